@@ -1,0 +1,109 @@
+"""Who is calling: signed bearer tokens (JWT, HS256) verified by every service on its own.
+
+Principals: `operator` (the token configured in INNOMATCH_OPERATOR_TOKEN), `supplier:<id>`
+and `buyer_group:<id>` (tokens issued by the suppliers and needs services). Only the signing
+key is stored; a token is shown once, when it is issued.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.infra.errors import Forbidden, Unauthenticated
+from services.infra.settings import Settings
+
+Kind = Literal["operator", "supplier", "buyer_group"]
+_ISSUER = "innomatch"
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Kind
+    id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.kind == "operator" else f"{self.kind}:{self.id}"
+
+    @classmethod
+    def parse(cls, name: str) -> Principal:
+        if name == "operator":
+            return cls("operator")
+        kind, _, ident = name.partition(":")
+        if kind == "supplier" and ident:
+            return cls("supplier", ident)
+        if kind == "buyer_group" and ident:
+            return cls("buyer_group", ident)
+        raise ValueError(f"{name!r} is not a principal")
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == "operator"
+
+    def is_supplier(self, supplier_id: str) -> bool:
+        return self.kind == "supplier" and self.id == supplier_id
+
+    def is_buyer_group(self, group_id: str) -> bool:
+        return self.kind == "buyer_group" and self.id == group_id
+
+
+class Tokens:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.token_secret.get_secret_value()
+        op = settings.operator_token
+        self._operator_token = op.get_secret_value() if op else None
+
+    def issue(self, principal: Principal) -> str:
+        claims = {"sub": principal.name, "iss": _ISSUER, "iat": int(time.time())}
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        if self._operator_token and hmac.compare_digest(token.encode(), self._operator_token.encode()):
+            return Principal("operator")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                issuer=_ISSUER,
+                options={"require": ["sub", "iss", "iat"]},
+            )
+            principal = Principal.parse(str(claims["sub"]))
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthenticated("the bearer token is not valid") from exc
+        if principal.is_operator:  # the operator is only ever the configured token
+            raise Unauthenticated("the bearer token is not valid")
+        return principal
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token issued by Innomatch")
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a bearer token is required")
+    tokens: Tokens = request.app.state.tokens
+    return tokens.verify(credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_operator(principal: PrincipalDep) -> Principal:
+    if not principal.is_operator:
+        raise Forbidden("only an operator may do this")
+    return principal
+
+
+OperatorDep = Annotated[Principal, Depends(require_operator)]

@@ -1,0 +1,72 @@
+"""The FastStream Kafka broker every service uses, and topic administration."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
+
+from services.infra.consumer import DeadLetters, bind_message_context
+from services.infra.metrics import Metrics
+from services.infra.settings import Settings
+
+
+async def raw_body(msg: StreamMessage[Any]) -> bytes:
+    """Hand handlers the raw bytes: parsing is theirs, so a bad body reaches the DLQ."""
+    return msg.body
+
+
+def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
+    dead_letters = DeadLetters(service, metrics, settings.dlq_max_attempts, settings.dlq_retry_backoff_s)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"innomatch-{service}",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        linger_ms=2,
+        graceful_timeout=10.0,
+        middlewares=(
+            KafkaPrometheusMiddleware(
+                registry=metrics.registry, app_name=service, metrics_prefix="innomatch_faststream"
+            ),
+            bind_message_context,
+            dead_letters.middleware,
+        ),
+    )
+    dead_letters.broker = broker
+    return broker, dead_letters
+
+
+def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
+    """At-least-once consumption: commit only after the handler (and its transaction) is done."""
+    return {
+        "group_id": group_id,
+        "ack_policy": AckPolicy.ACK,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "decoder": raw_body,
+    }
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> list[str]:
+    """Create the topics that do not exist yet; return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="innomatch-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+        return missing
+    finally:
+        await admin.close()

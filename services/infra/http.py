@@ -1,0 +1,125 @@
+"""The HTTP shell every service shares: lifespan, health, readiness, metrics, error bodies.
+
+Errors have one JSON shape: `{"error": {"code", "message", "fields"?}}`; validation errors
+name each failing field by its path, e.g. `capabilities.cpv_codes[2]`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.infra.auth import Tokens
+from services.infra.errors import InnomatchError
+from services.infra.runtime import Runtime
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """("body", "capabilities", "cpv_codes", 2) -> "capabilities.cpv_codes[2]"."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not out:
+            out = str(part)
+        else:
+            out += f".{part}"
+    return out or "body"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", "invalid"))
+    if error.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    if error.get("type") == "extra_forbidden":
+        return "unknown field"
+    return msg.removeprefix("Value error, ")
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+async def _innomatch_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InnomatchError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = [{"field": field_path(e["loc"]), "reason": _reason(e)} for e in exc.errors()]
+    return JSONResponse(error_body("invalid", "the request is not valid", fields=fields), 422)
+
+
+def create_service_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.tokens = Tokens(runtime.settings)
+    app.add_exception_handler(InnomatchError, _innomatch_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    metrics = runtime.metrics
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.http_requests.labels(metrics.service, request.method, route, str(status)).inc()
+            metrics.http_latency.labels(metrics.service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @app.get("/readyz", tags=["operations"], summary="The database and the broker answer")
+    async def readyz() -> Response:
+        checks = await runtime.readiness()
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "not_ready", "checks": checks}
+        return JSONResponse(body, 200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]

@@ -1,0 +1,142 @@
+"""The transactional outbox.
+
+A service writes its state change and the event in one database transaction (`append`); the
+relay publishes what the outbox holds, waits for the broker's confirmation, and only then
+deletes the rows. A crash anywhere in between publishes a row again rather than losing it;
+consumers deduplicate by event id (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from services.infra.logs import get_logger
+from services.infra.metrics import Metrics
+
+log = get_logger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class Event(Protocol):
+    """What the outbox needs of an event (every contracts event model has these)."""
+
+    id: str
+    type: str
+    subject: str
+
+    def model_dump_json(self) -> str: ...
+
+
+def channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def append(conn: asyncpg.Connection, schema: str, topic: str, event: Event) -> None:
+    """Add `event` to the outbox; call inside the transaction that changes the state."""
+    await conn.execute(
+        f'INSERT INTO "{schema}".outbox (event_id, topic, event_type, key, payload) '
+        "VALUES ($1, $2, $3, $4, $5)",
+        event.id,
+        topic,
+        event.type,
+        event.subject,
+        event.model_dump_json().encode(),
+    )
+    # Delivered at commit, and not at all on rollback.
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        schema: str,
+        metrics: Metrics,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.schema = schema
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of outbox rows and delete them once confirmed; return the count."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f'SELECT id, event_id, topic, event_type, key, payload FROM "{self.schema}".outbox '
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            pending = [
+                await self.broker.publish(
+                    bytes(row["payload"]),
+                    row["topic"],
+                    key=row["key"].encode(),
+                    headers={
+                        "content-type": CONTENT_TYPE,
+                        "ce_id": row["event_id"],
+                        "ce_type": row["event_type"],
+                    },
+                    no_confirm=True,
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await conn.execute(
+                f'DELETE FROM "{self.schema}".outbox WHERE id = ANY($1::bigint[])',
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            self.metrics.events_published.labels(self.metrics.service, row["topic"], row["event_type"]).inc()
+        return len(rows)
+
+    async def update_backlog(self) -> None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+                f'FROM "{self.schema}".outbox'
+            )
+        assert row is not None
+        self.metrics.outbox_backlog.labels(self.metrics.service).set(row["n"])
+        self.metrics.outbox_oldest_age.labels(self.metrics.service).set(float(row["age"]))
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled: woken by NOTIFY, and by a timer as a safety net."""
+        listener: asyncpg.Connection = await self.pool.acquire()
+        try:
+            await listener.add_listener(channel(self.schema), self._on_notify)
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.publish_pending() == self.batch_size:
+                        pass
+                    await self.update_backlog()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the broker or database is away: keep the rows, retry
+                    log.warning("outbox_publish_failed", error=str(exc), schema=self.schema)
+                    await asyncio.sleep(self.poll_interval_s)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(channel(self.schema), self._on_notify)
+            await self.pool.release(listener)

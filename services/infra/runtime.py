@@ -1,0 +1,117 @@
+"""What one service process runs besides HTTP: the database pool, the broker with its
+consumers, the outbox relay and the consumer-lag watcher. One `Runtime` per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from services.infra.broker import make_broker, subscriber_options
+from services.infra.consumer import EventConsumer, EventHandler
+from services.infra.db import create_pool
+from services.infra.logs import get_logger
+from services.infra.metrics import Metrics
+from services.infra.outbox import OutboxRelay
+from services.infra.settings import ServiceName, Settings
+
+log = get_logger(__name__)
+
+
+class Runtime:
+    def __init__(self, name: ServiceName, settings: Settings) -> None:
+        self.name = name
+        self.schema = name
+        self.settings = settings
+        self.metrics = Metrics(name)
+        self.broker, self.dead_letters = make_broker(settings, name, self.metrics)
+        self._pool: asyncpg.Pool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Run after the pool opens and before any consumer starts (e.g. loading a replica).
+        self.before_consuming: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name}: the database pool is not open yet")
+        return self._pool
+
+    def consume(
+        self, topic: str, handler: EventHandler, *, consumer: str | None = None, group_id: str | None = None
+    ) -> None:
+        """Apply `handler` to each event on `topic`, once per event id, at least once."""
+        apply = EventConsumer(
+            pool=lambda: self.pool,
+            schema=self.schema,
+            consumer=consumer or self.name,
+            topic=topic,
+            handler=handler,
+            metrics=self.metrics,
+        )
+
+        async def handle(body: bytes) -> None:
+            await apply(body)
+
+        options = subscriber_options(self.settings, group_id or f"innomatch-{self.name}")
+        self.broker.subscriber(topic, **options)(handle)
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self.settings)
+        for hook in self.before_consuming:
+            await hook()
+        await self.broker.start()
+        relay = OutboxRelay(
+            pool=self.pool,
+            broker=self.broker,
+            schema=self.schema,
+            metrics=self.metrics,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+        )
+        self._tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._watch_lag())]
+        log.info("runtime_started", consumers=len(self.broker.subscribers))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.broker.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False}
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                async with self._pool.acquire(timeout=2) as conn:
+                    checks["database"] = await conn.fetchval("SELECT true", timeout=2) is True
+        with contextlib.suppress(Exception):
+            checks["broker"] = await self.broker.ping(timeout=2)
+        self.metrics.ready.labels(self.name).set(1 if all(checks.values()) else 0)
+        return checks
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lag_poll_interval_s)
+            for sub in self.broker.subscribers:
+                consumer: Any = getattr(sub, "consumer", None)
+                if consumer is None:
+                    continue
+                try:
+                    partitions = list(consumer.assignment())
+                    if not partitions:
+                        continue
+                    ends = await consumer.end_offsets(partitions)
+                    for tp in partitions:
+                        committed = await consumer.committed(tp) or 0
+                        self.metrics.consumer_lag.labels(
+                            self.name, getattr(sub, "group_id", ""), tp.topic, str(tp.partition)
+                        ).set(max(ends[tp] - committed, 0))
+                except Exception as exc:  # lag is best effort; never take the service down
+                    log.debug("lag_probe_failed", error=str(exc))

@@ -1,0 +1,78 @@
+"""Settings for every service, read from `INNOMATCH_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Known to everyone who reads this file, so it is only acceptable in development mode.
+DEV_TOKEN_SECRET = "innomatch-development-token-secret-not-for-production"  # noqa: S105
+
+ServiceName = Literal["suppliers", "needs", "matcher", "notifier"]
+SERVICES: tuple[ServiceName, ...] = ("suppliers", "needs", "matcher", "notifier")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INNOMATCH_", extra="ignore")
+
+    mode: Literal["development", "production"] = "production"
+    kafka_bootstrap: str = "localhost:9092"
+    database_url: str = "postgresql://postgres@localhost:5432/innomatch"
+    operator_token: SecretStr | None = None
+    token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    smtp_url: str | None = None
+    webhook_allow_private: bool = False
+
+    host: str = "127.0.0.1"
+    suppliers_port: int = 8020
+    needs_port: int = 8010
+    matcher_port: int = 8030
+    notifier_port: int = 8040
+
+    # tansu answers a fetch only after the full wait, so keep this low in development.
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    # The embedded broker rejects InitProducerId; Apache Kafka accepts it.
+    kafka_idempotent_producer: bool = False
+    kafka_partitions: int = Field(default=3, ge=1)
+    dlq_max_attempts: int = Field(default=3, ge=1)
+    dlq_retry_backoff_s: float = Field(default=0.2, ge=0)
+
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    lag_poll_interval_s: float = Field(default=5.0, gt=0)
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        if self.mode == "development":
+            return self
+        if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+            raise ValueError(
+                "INNOMATCH_TOKEN_SECRET is the development secret; set a secret of your own "
+                "(or INNOMATCH_MODE=development)"
+            )
+        if len(self.token_secret.get_secret_value()) < 32:
+            raise ValueError("INNOMATCH_TOKEN_SECRET must be at least 32 characters")
+        token = self.operator_token.get_secret_value() if self.operator_token else ""
+        if len(token) < 24:
+            raise ValueError("INNOMATCH_OPERATOR_TOKEN must be set to at least 24 characters")
+        return self
+
+    def port_of(self, service: ServiceName) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def url_of(self, service: ServiceName) -> str:
+        return f"http://{self.host}:{self.port_of(service)}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
