@@ -58,7 +58,7 @@ def build_app() -> FastStream:
     """A FastStream app declaring every topic; it is never connected."""
     broker = KafkaBroker(
         "localhost:9092",
-        description="The broker started by `innomatch dev`; services read INNOMATCH_KAFKA_BOOTSTRAP.",
+        description="A local broker; services are pointed at theirs with INNOMATCH_KAFKA_BOOTSTRAP.",
     )
     for topic, schema, description in _TOPICS:
         broker.publisher(topic, title=topic, schema=schema, description=description)

@@ -52,8 +52,7 @@ def test_normalize_rejects_malformed_code() -> None:
     with pytest.raises(ValueError) as error:
         normalize_cpv("1234")
     assert str(error.value) == (
-        "'1234' is not a CPV code: expected 8 digits with an optional check digit, "
-        "like 45000000-7"
+        "'1234' is not a CPV code: expected 8 digits with an optional check digit, like 45000000-7"
     )
 
 

@@ -29,7 +29,7 @@ def test_valid_numbers_normalize(given: str, canonical: str) -> None:
 
 @pytest.mark.parametrize("given", ["556036-0794", "5560360790", "212000-0143"])
 def test_bad_check_digit(given: str) -> None:
-    with pytest.raises(ValueError, match="^check digit does not match"):
+    with pytest.raises(ValueError, match=r"^check digit does not match"):
         normalize_org_number(given)
 
 

@@ -73,8 +73,7 @@ def test_values_are_normalised() -> None:
         (
             {"cpv": "1234"},
             ("cpv",),
-            "'1234' is not a CPV code: expected 8 digits with an optional check digit, "
-            "like 45000000-7",
+            "'1234' is not a CPV code: expected 8 digits with an optional check digit, like 45000000-7",
         ),
         ({"cpv": "12345678"}, ("cpv",), "12345678 is not a CPV 2008 code"),
         (
@@ -187,12 +186,14 @@ def test_enum_values() -> None:
 
 
 def test_supplier_types() -> None:
-    assert supplier_types(
-        SupplierSize.micro, CompanyType.industrial, founded_year=2023, this_year=2025
-    ) == {SupplierType.sme, SupplierType.startup, SupplierType.industrial}
+    assert supplier_types(SupplierSize.micro, CompanyType.industrial, founded_year=2023, this_year=2025) == {
+        SupplierType.sme,
+        SupplierType.startup,
+        SupplierType.industrial,
+    }
     assert supplier_types(
         SupplierSize.large, CompanyType.industry_service, founded_year=1900, this_year=2025
     ) == {SupplierType.large, SupplierType.industry_service}
-    assert supplier_types(
-        SupplierSize.medium, CompanyType.other, founded_year=2019, this_year=2025
-    ) == {SupplierType.sme}
+    assert supplier_types(SupplierSize.medium, CompanyType.other, founded_year=2019, this_year=2025) == {
+        SupplierType.sme
+    }

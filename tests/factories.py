@@ -1,0 +1,53 @@
+"""Valid domain objects for tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.contracts.events import SupplierRegistered, SupplierState, new_event
+from services.contracts.orgnr import luhn_check_digit
+
+_serial = iter(range(100_000, 999_999))
+
+
+def org_number() -> str:
+    """A fresh valid organisationsnummer of a company (third digit >= 2)."""
+    first9 = f"556{next(_serial):06d}"
+    return f"{first9[:6]}-{first9[6:]}{luhn_check_digit(first9)}"
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "org_number": org_number(),
+        "name": "Laddbolaget AB",
+        "size": "small",
+        "company_type": "industrial",
+        "founded_year": 2019,
+        "contact_email": "info@laddbolaget.se",
+        "capabilities": {
+            "cpv_codes": ["31158100"],
+            "focus_areas": ["transport"],
+            "keywords": ["laddstolpar"],
+            "description": "Laddinfrastruktur för elbussar och depåer.",
+            "regions": ["SE11"],
+            "trl": 7,
+        },
+        "alerts": {"language": "sv", "mode": "instant", "min_score": 0.5},
+    }
+    body.update(overrides)
+    return body
+
+
+def supplier_state(**overrides: Any) -> SupplierState:
+    now = datetime.now(UTC)
+    data = registration()
+    data.update(id=str(uuid.uuid4()), version=1, created_at=now, updated_at=now)
+    data.update(overrides)
+    return SupplierState.model_validate(data)
+
+
+def supplier_registered(state: SupplierState | None = None) -> SupplierRegistered:
+    state = state or supplier_state()
+    return new_event(SupplierRegistered, source="/tests", data=state)
