@@ -19,10 +19,11 @@ import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
 from faststream import BaseMiddleware
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from services.contracts.events import parse_event
+from services.contracts.events import CloudEvent, parse_event
 from services.contracts.topics import dlq
+from services.infra.db import Connection
 from services.infra.inbox import first_delivery
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
@@ -148,7 +149,7 @@ class _DeadLetterMiddleware(BaseMiddleware):
         return False
 
 
-EventHandler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
+EventHandler = Callable[[Connection, Any], Awaitable[None]]
 
 
 class EventConsumer:
@@ -171,7 +172,7 @@ class EventConsumer:
         self.handler = handler
         self.metrics = metrics
 
-    def parse(self, body: bytes) -> BaseModel:
+    def parse(self, body: bytes) -> CloudEvent[Any]:
         try:
             return parse_event(self.topic, body)
         except (ValidationError, ValueError) as exc:

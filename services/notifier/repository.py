@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from services.contracts.events import AlertSettings
+from services.infra.db import Connection
 
 
-async def upsert_recipient(
-    conn: asyncpg.Connection, principal: str, version: int, alerts: AlertSettings
-) -> None:
+async def upsert_recipient(conn: Connection, principal: str, version: int, alerts: AlertSettings) -> None:
     await conn.execute(
         "INSERT INTO notifier.recipients (principal, version, alerts) VALUES ($1, $2, $3::jsonb) "
         "ON CONFLICT (principal) DO UPDATE SET version = EXCLUDED.version, alerts = EXCLUDED.alerts, "
@@ -22,12 +19,12 @@ async def upsert_recipient(
     )
 
 
-async def delete_recipient(conn: asyncpg.Connection, principal: str) -> None:
+async def delete_recipient(conn: Connection, principal: str) -> None:
     await conn.execute("DELETE FROM notifier.recipients WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.inbox_alerts WHERE principal = $1", principal)
 
 
-async def inbox(conn: asyncpg.Connection, principal: str, limit: int) -> list[dict[str, Any]]:
+async def inbox(conn: Connection, principal: str, limit: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id::text, body, read_at IS NOT NULL AS read, created_at FROM notifier.inbox_alerts "
         "WHERE principal = $1 ORDER BY created_at DESC, id LIMIT $2",

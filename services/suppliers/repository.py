@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.contracts.events import SupplierState
+from services.infra.db import Connection
 
 
-async def insert(conn: asyncpg.Connection, state: SupplierState) -> None:
+async def insert(conn: Connection, state: SupplierState) -> None:
     await conn.execute(
         "INSERT INTO suppliers.suppliers (id, org_number, profile, version, created_at, updated_at) "
         "VALUES ($1, $2, $3::jsonb, $4, $5, $6)",
@@ -20,7 +19,7 @@ async def insert(conn: asyncpg.Connection, state: SupplierState) -> None:
     )
 
 
-async def get(conn: asyncpg.Connection, supplier_id: str) -> SupplierState | None:
+async def get(conn: Connection, supplier_id: str) -> SupplierState | None:
     profile = await conn.fetchval(
         "SELECT profile FROM suppliers.suppliers WHERE id = $1 AND removed_at IS NULL", supplier_id
     )

@@ -1,0 +1,55 @@
+"""The four services as separate processes (`innomatch serve`), on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from services.infra.devstack import free_port
+from services.infra.settings import SERVICES
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def services(stack: Stack) -> Iterator[dict[str, str]]:
+    env = {**os.environ, **stack.env()}
+    ports = {s: free_port() for s in SERVICES}
+    for service, port in ports.items():
+        env[f"INNOMATCH_{service.upper()}_PORT"] = str(port)
+    procs = {
+        s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s], env=env) for s in SERVICES
+    }
+    urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+    try:
+        deadline = time.monotonic() + 60
+        pending = set(SERVICES)
+        while pending:
+            assert time.monotonic() < deadline, f"not ready within 60 s: {pending}"
+            for s in list(pending):
+                assert procs[s].poll() is None, f"{s} exited with {procs[s].returncode}"
+                try:
+                    if httpx.get(f"{urls[s]}/readyz", timeout=2).status_code == 200:
+                        pending.discard(s)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+        yield urls
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for s, proc in procs.items():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                pytest.fail(f"{s} did not stop within 10 s of SIGTERM")

@@ -1,0 +1,70 @@
+"""`innomatch dev` as a user runs it: up, described in dev.json, and gone after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from services.infra.devstack import free_port
+from services.infra.settings import SERVICES
+
+pytestmark = pytest.mark.e2e
+
+
+def test_dev_starts_everything_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNOMATCH_")}
+    for service in SERVICES:
+        env[f"INNOMATCH_{service.upper()}_PORT"] = str(free_port())
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--kafka-port",
+            str(free_port()),
+            "--postgres-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (data_dir / "dev.json").exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "dev.json not written within 90 s"
+            time.sleep(0.2)
+        info = json.loads((data_dir / "dev.json").read_text())
+        assert set(info["services"]) == set(SERVICES)
+        assert info["kafka_bootstrap"] and info["database_url"].startswith("postgresql://")
+        assert len(info["operator_token"]) >= 24
+        for url in info["services"].values():
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            assert "innomatch_" in httpx.get(f"{url}/metrics", timeout=5).text
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 6  # four services, the broker, the database
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("innomatch dev did not stop within 15 s of SIGINT")
+    time.sleep(0.5)
+    left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"processes left behind: {left}"
