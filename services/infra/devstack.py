@@ -327,8 +327,8 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
         }
         (data_dir / "dev.json").write_text(json.dumps(info, indent=2))
         print("Innomatch is running:")
-        for service, url in urls.items():
-            print(f"  {service:<10} {url}   (docs: {url}/docs)")
+        for name, url in urls.items():
+            print(f"  {name:<10} {url}   (docs: {url}/docs)")
         print(f"  kafka      {tansu.bootstrap}")
         print(f"  postgres   {database_url}")
         print(f"  operator token: {operator_token}")

@@ -19,7 +19,7 @@ from tests.conftest import Stack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def services(stack: Stack) -> Iterator[dict[str, str]]:
     env = {**os.environ, **stack.env()}
     ports = {s: free_port() for s in SERVICES}

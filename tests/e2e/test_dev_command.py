@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,3 +69,22 @@ def test_dev_starts_everything_and_ctrl_c_leaves_no_process(tmp_path: Path) -> N
     time.sleep(0.5)
     left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"processes left behind: {left}"
+
+
+def test_dev_names_a_port_that_is_already_in_use(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNOMATCH_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["INNOMATCH_SUPPLIERS_PORT"] = str(port)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "dev", "--data-dir", str(tmp_path / "d")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert f"port {port}" in done.stderr
+    assert "suppliers" in done.stderr

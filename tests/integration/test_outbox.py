@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -14,13 +16,28 @@ import pytest
 from services.contracts.topics import SUPPLIERS
 from services.infra import outbox
 from services.infra.broker import make_broker
+from services.infra.db import apply_migrations, migrations_for
 from services.infra.metrics import Metrics
 from services.infra.outbox import OutboxRelay
 from tests.conftest import Stack
 from tests.factories import supplier_registered, supplier_state
 from tests.kafka_helpers import bodies, eventually, read_until
 
-SCHEMA = "needs"  # any service schema has an outbox; this one has no other writer in tests
+# A schema of the tests' own, with the outbox and inbox tables every service schema has, so no
+# running service's relay touches these rows.
+SCHEMA = f"outbox_test_{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _outbox_schema(stack: Stack) -> AsyncIterator[None]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        infra = [m for m in migrations_for("needs") if m.name.startswith("infra/")]
+        await apply_migrations(conn, SCHEMA, infra)
+        yield
+        await conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+    finally:
+        await conn.close()
 
 
 async def _pending(db: asyncpg.Pool, ids: list[str]) -> int:
