@@ -58,6 +58,9 @@ class Stack:
             "INNOMATCH_KAFKA_FETCH_MAX_WAIT_MS": "20",
             "INNOMATCH_KAFKA_IDEMPOTENT_PRODUCER": str(self.external_kafka).lower(),
             "INNOMATCH_OUTBOX_POLL_INTERVAL_S": "0.5",
+            "INNOMATCH_LAG_POLL_INTERVAL_S": "0.5",
+            # The suite registers many suppliers from one address.
+            "INNOMATCH_REGISTRATION_RATE_PER_MINUTE": "100000",
             "INNOMATCH_WEBHOOK_ALLOW_PRIVATE": "true",
             "INNOMATCH_LOG_FORMAT": "json",
         }

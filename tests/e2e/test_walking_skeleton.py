@@ -70,6 +70,14 @@ async def test_a_registered_supplier_reaches_the_topic_and_the_matcher(
     profiles = [ln for ln in text.splitlines() if ln.startswith("innomatch_matcher_supplier_profiles ")]
     assert profiles and float(profiles[0].split()[1]) >= 1
 
+    async def lag_reported() -> list[str]:
+        async with httpx.AsyncClient(base_url=services["matcher"]) as http:
+            text = (await http.get("/metrics")).text
+        return [ln for ln in text.splitlines() if ln.startswith("innomatch_consumer_lag{")]
+
+    lag = await eventually(lag_reported, timeout=15)
+    assert any(f'topic="{SUPPLIERS}"' in ln and 'group="innomatch-matcher"' in ln for ln in lag)
+
 
 async def test_tokens_decide_who_may_read_a_profile(services: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=services["suppliers"]) as http:
