@@ -60,7 +60,7 @@ class Stack:
             "INNOMATCH_OUTBOX_POLL_INTERVAL_S": "0.5",
             "INNOMATCH_LAG_POLL_INTERVAL_S": "0.5",
             # The suite registers many suppliers from one address.
-            "INNOMATCH_REGISTRATION_RATE_PER_MINUTE": "100000",
+            "INNOMATCH_REGISTRATION_RATE_PER_MINUTE": "0",
             "INNOMATCH_WEBHOOK_ALLOW_PRIVATE": "true",
             "INNOMATCH_LOG_FORMAT": "json",
         }

@@ -8,6 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one JSON shape of every error response."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
 class InnomatchError(Exception):
     code = "error"
     status = 500
@@ -16,6 +21,11 @@ class InnomatchError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error calls for."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
 
 
 class NotFound(InnomatchError):

@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.infra.auth import Tokens
-from services.infra.errors import InnomatchError
+from services.infra.body_limit import BodyLimit
+from services.infra.errors import InnomatchError, error_body
 from services.infra.runtime import Runtime
 
 
@@ -44,14 +45,9 @@ def _reason(error: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
 async def _innomatch_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, InnomatchError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers)
+    return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
@@ -66,6 +62,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    max_body_bytes: int = 64 * 1024,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +77,7 @@ def create_service_app(
     app.state.tokens = Tokens(runtime.settings)
     app.add_exception_handler(InnomatchError, _innomatch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     metrics = runtime.metrics
 
     @app.middleware("http")

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     lag_poll_interval_s: float = Field(default=5.0, gt=0)
+    # Registrations a client address may make per minute; 0 turns the limit off.
+    registration_rate_per_minute: int = Field(default=30, ge=0)
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

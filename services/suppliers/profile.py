@@ -1,0 +1,61 @@
+"""Changes to a supplier profile: merge patches, versions and entity tags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from services.contracts.events import SupplierRemovedState, SupplierState
+from services.infra.errors import PreconditionFailed
+from services.suppliers.models import SupplierPatch
+
+_MERGED_OBJECTS = ("capabilities", "alerts")
+
+
+def etag(version: int) -> str:
+    """A weak entity tag: equal versions are equal profiles."""
+    return f'W/"{version}"'
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """Raise PreconditionFailed unless If-Match is absent, `*` or names `version`."""
+    if if_match is None:
+        return
+    tags = [tag.strip() for tag in if_match.split(",")]
+    wanted = f'"{version}"'
+    if "*" in tags or any(tag.removeprefix("W/") == wanted for tag in tags):
+        return
+    raise PreconditionFailed(
+        f"the supplier is at version {version}; read it again and retry", current_etag=etag(version)
+    )
+
+
+def merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """JSON merge patch, one level deep for capabilities and alerts."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if key in _MERGED_OBJECTS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_patch(state: SupplierState, patch: SupplierPatch, now: datetime) -> SupplierState | None:
+    """The profile after `patch`, one version on; None when the patch changes nothing."""
+    merged = merge(state.model_dump(mode="json"), patch.model_dump(mode="json", exclude_unset=True))
+    try:
+        changed = SupplierState.model_validate(merged)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+    if changed == state:
+        return None
+    return changed.model_copy(update={"version": state.version + 1, "updated_at": now})
+
+
+def tombstone(state: SupplierState, now: datetime) -> SupplierRemovedState:
+    return SupplierRemovedState(id=state.id, version=state.version + 1, removed_at=now)

@@ -1,0 +1,63 @@
+"""Merge patches, versions and entity tags of supplier profiles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.exceptions import RequestValidationError
+
+from services.infra.errors import PreconditionFailed
+from services.suppliers.models import SupplierPatch
+from services.suppliers.profile import apply_patch, check_if_match, etag, tombstone
+from tests.factories import supplier_state
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("header", [None, "*", 'W/"3"', '"3"', 'W/"1", W/"3"'])
+def test_if_match_accepts_the_current_version(header: str | None) -> None:
+    check_if_match(header, 3)
+
+
+@pytest.mark.parametrize("header", ['W/"2"', '"4"', "3", ""])
+def test_if_match_refuses_any_other(header: str) -> None:
+    with pytest.raises(PreconditionFailed) as caught:
+        check_if_match(header, 3)
+    assert caught.value.details == {"current_etag": etag(3)}
+
+
+def test_a_patch_merges_capabilities_and_alerts_field_by_field() -> None:
+    state = supplier_state()
+    patch = SupplierPatch.model_validate(
+        {"capabilities": {"trl": 9, "cpv_codes": ["45000000-7"]}, "alerts": {"mode": "weekly"}}
+    )
+    changed = apply_patch(state, patch, NOW)
+    assert changed is not None
+    assert changed.version == state.version + 1 and changed.updated_at == NOW
+    assert changed.capabilities.trl == 9
+    assert changed.capabilities.cpv_codes == ["45000000"]
+    assert changed.capabilities.regions == state.capabilities.regions
+    assert changed.alerts.mode == "weekly" and changed.alerts.language == state.alerts.language
+    assert changed.created_at == state.created_at
+
+
+def test_a_patch_that_changes_nothing_gives_none() -> None:
+    state = supplier_state()
+    same = {"name": state.name, "capabilities": {"cpv_codes": ["31158100-9"]}}
+    assert apply_patch(state, SupplierPatch.model_validate(same), NOW) is None
+
+
+def test_a_patch_is_validated_with_field_paths() -> None:
+    patch = SupplierPatch.model_validate({"name": None, "capabilities": {"regions": ["SE11", "SE999"]}})
+    with pytest.raises(RequestValidationError) as caught:
+        apply_patch(supplier_state(), patch, NOW)
+    locs = {tuple(e["loc"]) for e in caught.value.errors()}
+    assert ("body", "name") in locs
+    assert ("body", "capabilities", "regions", 1) in locs
+
+
+def test_a_tombstone_keeps_only_id_version_and_time() -> None:
+    state = supplier_state()
+    removed = tombstone(state, NOW)
+    assert removed.model_dump() == {"id": state.id, "version": state.version + 1, "removed_at": NOW}
