@@ -87,7 +87,7 @@ class Tokens:
 _bearer = HTTPBearer(auto_error=False, description="A token issued by Innomatch")
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -100,7 +100,7 @@ def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_operator(principal: PrincipalDep) -> Principal:
+async def require_operator(principal: PrincipalDep) -> Principal:
     if not principal.is_operator:
         raise Forbidden("only an operator may do this")
     return principal

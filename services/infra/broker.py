@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,9 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
         enable_idempotence=settings.kafka_idempotent_producer,
         linger_ms=2,
         graceful_timeout=10.0,
+        # FastStream's per-message "Received"/"Processed" lines are debug detail; our own log
+        # lines carry the topic, offset and event id.
+        log_level=logging.DEBUG,
         middlewares=(
             KafkaPrometheusMiddleware(
                 registry=metrics.registry, app_name=service, metrics_prefix="innomatch_faststream"

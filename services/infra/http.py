@@ -7,7 +7,7 @@ name each failing field by its path, e.g. `capabilities.cpv_codes[2]`.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -15,10 +15,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.infra.auth import Tokens
 from services.infra.body_limit import BodyLimit
 from services.infra.errors import InnomatchError, error_body
+from services.infra.metrics import Metrics
 from services.infra.runtime import Runtime
 
 
@@ -56,6 +58,36 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return JSONResponse(error_body("invalid", "the request is not valid", fields=fields), 422)
 
 
+class RequestMetrics:
+    """ASGI middleware: count and time every request by its route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            # The router writes the matched route into the scope it was given.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            m = self.metrics
+            m.http_requests.labels(m.service, scope["method"], route, str(status)).inc()
+            m.http_latency.labels(m.service, scope["method"], route).observe(time.perf_counter() - started)
+
+
 def create_service_app(
     runtime: Runtime,
     *,
@@ -78,22 +110,8 @@ def create_service_app(
     app.add_exception_handler(InnomatchError, _innomatch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=runtime.metrics)
     metrics = runtime.metrics
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.http_requests.labels(metrics.service, request.method, route, str(status)).inc()
-            metrics.http_latency.labels(metrics.service, request.method, route).observe(
-                time.perf_counter() - started
-            )
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -115,7 +133,8 @@ def create_service_app(
     return app
 
 
-def _runtime(request: Request) -> Runtime:
+# Dependencies are async so FastAPI does not hop to a worker thread for each of them.
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

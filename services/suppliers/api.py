@@ -66,7 +66,7 @@ def to_out(state: SupplierState) -> SupplierOut:
     return SupplierOut.model_validate(data)
 
 
-def _limit_registrations(request: Request) -> None:
+async def _limit_registrations(request: Request) -> None:
     limiter: RateLimiter = request.app.state.registration_limiter
     limiter.check(request.client.host if request.client else "unknown", "registrations")
 
