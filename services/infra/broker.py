@@ -12,16 +12,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.message import StreamMessage
 
-from services.infra.consumer import DeadLetters, bind_message_context
+from services.infra.consumer import DeadLetters, bind_message_context, raw_records
 from services.infra.metrics import Metrics
 from services.infra.settings import Settings
-
-
-async def raw_body(msg: StreamMessage[Any]) -> bytes:
-    """Hand handlers the raw bytes: parsing is theirs, so a bad body reaches the DLQ."""
-    return msg.body
 
 
 def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
@@ -49,13 +43,17 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
 
 
 def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
-    """At-least-once consumption: commit only after the handler (and its transaction) is done."""
+    """At-least-once consumption in batches: offsets are committed only after the handler
+    (and its transaction) is done with the whole batch."""
     return {
         "group_id": group_id,
         "ack_policy": AckPolicy.ACK,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
-        "decoder": raw_body,
+        "batch": True,
+        "max_records": settings.kafka_max_batch,
+        "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,
+        "decoder": raw_records,
     }
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 from services.infra.db import Connection
 
 
-async def first_delivery(conn: Connection, schema: str, consumer: str, event_id: str) -> bool:
-    """Record (consumer, event_id); True the first time, False for a redelivery.
+async def first_deliveries(conn: Connection, schema: str, consumer: str, event_ids: list[str]) -> set[str]:
+    """Record (consumer, id) for each id; return the ids seen for the first time.
 
-    Must run inside the transaction that applies the event's effect.
+    Must run inside the transaction that applies the events' effects.
     """
-    inserted = await conn.fetchval(
-        f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES ($1, $2) '
-        "ON CONFLICT DO NOTHING RETURNING true",
+    rows = await conn.fetch(
+        f'INSERT INTO "{schema}".inbox (consumer, event_id) SELECT $1, unnest($2::text[]) '
+        "ON CONFLICT DO NOTHING RETURNING event_id",
         consumer,
-        event_id,
+        event_ids,
     )
-    return bool(inserted)
+    return {r["event_id"] for r in rows}

@@ -53,7 +53,7 @@ class Metrics:
         )
         self.handler_latency = Histogram(
             "innomatch_handler_duration_seconds",
-            "Time to handle one consumed event, including its database transaction.",
+            "Time to apply one batch of consumed events in its database transaction.",
             ["service", "topic"],
             buckets=LATENCY_BUCKETS,
             registry=r,

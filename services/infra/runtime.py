@@ -50,10 +50,11 @@ class Runtime:
             topic=topic,
             handler=handler,
             metrics=self.metrics,
+            dead_letters=self.dead_letters,
         )
 
-        async def handle(body: bytes) -> None:
-            await apply(body)
+        async def handle(records: Any) -> None:
+            await apply(records)
 
         options = subscriber_options(self.settings, group_id or f"innomatch-{self.name}")
         self.broker.subscriber(topic, **options)(handle)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # The embedded broker rejects InitProducerId; Apache Kafka accepts it.
     kafka_idempotent_producer: bool = False
     kafka_partitions: int = Field(default=3, ge=1)
+    # Events applied per consumer transaction: fewer commits, more throughput.
+    kafka_max_batch: int = Field(default=500, ge=1)
     dlq_max_attempts: int = Field(default=3, ge=1)
     dlq_retry_backoff_s: float = Field(default=0.2, ge=0)
 

@@ -46,12 +46,15 @@ async def test_a_redelivered_event_changes_nothing(stack: Stack, db: asyncpg.Poo
     assert rows == 1
 
 
-async def test_bad_messages_go_to_the_dlq_and_the_consumer_goes_on(stack: Stack) -> None:
+async def test_bad_messages_go_to_the_dlq_and_the_consumer_goes_on(stack: Stack, db: asyncpg.Pool) -> None:
     applied: list[str] = []
     poisoned = supplier_registered()
     good = supplier_registered()
+    await db.execute("CREATE TABLE IF NOT EXISTS matcher.test_effects (event_id text)")
 
     async def handler(conn: asyncpg.Connection, event: Any) -> None:
+        # Runs in the consumer's transaction: a failed batch leaves no effect behind.
+        await conn.execute("INSERT INTO matcher.test_effects VALUES ($1)", event.id)
         if event.id == poisoned.id:
             raise RuntimeError("the handler cannot apply this event")
         applied.append(event.id)
@@ -88,7 +91,10 @@ async def test_bad_messages_go_to_the_dlq_and_the_consumer_goes_on(stack: Stack)
     assert failed["innomatch-reason"] == "handler_error"
     assert failed["innomatch-error"] == "the handler cannot apply this event"
     assert failed["innomatch-attempts"] == str(runtime.settings.dlq_max_attempts)
-    assert applied == [good.id] or applied[-1] == good.id
+    effects = await db.fetch(
+        "SELECT event_id FROM matcher.test_effects WHERE event_id = ANY($1::text[])", [good.id, poisoned.id]
+    )
+    assert [r["event_id"] for r in effects] == [good.id], "the good event's effect exactly once"
     dlq_count = runtime.metrics.events_dlq
     assert dlq_count.labels("matcher", SUPPLIERS, "unparseable")._value.get() == 1
     assert dlq_count.labels("matcher", SUPPLIERS, "handler_error")._value.get() == 1
