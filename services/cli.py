@@ -1,11 +1,11 @@
-"""The `innomatch` command: run the embedded stack, serve one service, migrate."""
+"""The `innomatch` command: run the embedded stack, serve one service, migrate, report."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -73,11 +73,75 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="where PostgreSQL keeps its data")] = Path(".innomatch"),
     kafka_port: Annotated[int, typer.Option(envvar="INNOMATCH_DEV_KAFKA_PORT")] = 19092,
     postgres_port: Annotated[int, typer.Option(envvar="INNOMATCH_DEV_POSTGRES_PORT")] = 15432,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="also load demo data through the APIs and print alerts as they arrive"),
+    ] = False,
 ) -> None:
     """Run everything on this machine: broker, database and the four services. Ctrl-C stops it."""
+    import os
+
     from services.infra.devstack import run_dev
 
-    raise typer.Exit(run_dev(data_dir.resolve(), kafka_port, postgres_port))
+    on_ready = None
+    if demo:
+        from services.demo.runner import start_in_background
+
+        # The demo registers about 50 suppliers from this machine at once.
+        os.environ.setdefault("INNOMATCH_REGISTRATION_RATE_PER_MINUTE", "0")
+        on_ready = start_in_background
+    raise typer.Exit(run_dev(data_dir.resolve(), kafka_port, postgres_port, on_ready))
+
+
+@app.command()
+def report(
+    since: Annotated[
+        str | None,
+        typer.Option(help="count what came into being from this date (or ISO date-time, UTC) on"),
+    ] = None,
+    format: Annotated[
+        Literal["md", "json", "html"], typer.Option("--format", help="md, json or html")
+    ] = "md",
+    out: Annotated[Path | None, typer.Option(help="write here instead of to stdout")] = None,
+    needs_url: Annotated[
+        str | None, typer.Option(help="needs service for the authorities (default from the settings)")
+    ] = None,
+    dev_json: Annotated[
+        Path,
+        typer.Option(help="a running `innomatch dev` to report on, unless INNOMATCH_KAFKA_BOOTSTRAP is set"),
+    ] = Path(".innomatch/dev.json"),
+) -> None:
+    """The results report: needs, buyer groups, suppliers, matches and alerts, from the events."""
+    from services.report.build import make_report, parse_since
+    from services.report.render import render
+    from services.report.target import resolve
+
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    from aiokafka.errors import KafkaError
+
+    target = resolve(dev_json, needs_url)
+    try:
+        result = asyncio.run(
+            make_report(
+                target.kafka_bootstrap,
+                since=start,
+                needs_url=target.needs_url,
+                operator_token=target.operator_token,
+                fetch_max_wait_ms=target.fetch_max_wait_ms,
+            )
+        )
+    except (KafkaError, TimeoutError) as exc:
+        typer.echo(f"innomatch report: cannot read the topics at {target.kafka_bootstrap}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    text = render(result, format)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"written to {out}", err=True)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,40 @@ def supplier_state(**overrides: Any) -> SupplierState:
 def supplier_registered(state: SupplierState | None = None) -> SupplierRegistered:
     state = state or supplier_state()
     return new_event(SupplierRegistered, source="/tests", data=state)
+
+
+_public_serial = iter(range(100_000, 999_999))
+
+
+def public_org_number() -> str:
+    """A fresh valid organisationsnummer of a public body (first digit 2)."""
+    first9 = f"212{next(_public_serial):06d}"
+    return f"{first9[:6]}-{first9[6:]}{luhn_check_digit(first9)}"
+
+
+def authority(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "org_number": public_org_number(),
+        "name": "Stockholms kommun",
+        "level": "local",
+        "region": "SE110",
+    }
+    body.update(overrides)
+    return body
+
+
+def need(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Laddinfrastruktur för elbussar",
+        "description": "Snabbladdning av elbussar vid depåer och ändhållplatser.",
+        "cpv_codes": ["31158100"],
+        "focus_area": "transport",
+        "regions": ["SE11"],
+        "min_trl": 6,
+        "preferred_supplier_types": ["sme"],
+        "procedure": "innovation_partnership",
+        "respond_by": "2099-06-30",
+        "budget_sek": 5_000_000,
+    }
+    body.update(overrides)
+    return body

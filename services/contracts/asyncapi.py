@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from services.contracts import topics
-from services.contracts.events import AlertEvent, MatchEvent, NeedEvent, SupplierEvent
+from services.contracts.events import AlertEvent, BuyerGroupEvent, MatchEvent, NeedEvent, SupplierEvent
 
 __all__ = ["DOCUMENT_PATH", "build_app", "render_asyncapi_yaml"]
 
@@ -26,7 +26,7 @@ structured JSON form whose `data` is the full current state of one aggregate, so
 consumer can rebuild its view from the topic. The Kafka key is the event's `subject`. \
 Consumers deduplicate on the event `id`; match and alert ids are derived from what they \
 are about, so reprocessing never yields a second match or alert. All topics are internal: \
-supplier events carry webhook secrets."""
+supplier and buyer-group events carry webhook secrets."""
 
 _TOPICS: list[tuple[str, Any, str]] = [
     (
@@ -39,6 +39,12 @@ _TOPICS: list[tuple[str, Any, str]] = [
         topics.NEEDS,
         NeedEvent,
         "Needs published by buyer groups, keyed by need id.",
+    ),
+    (
+        topics.BUYER_GROUPS,
+        BuyerGroupEvent,
+        "Buyer groups (members and alert settings), keyed by buyer group id. Carries webhook "
+        "secrets: the notifier signs alerts with them.",
     ),
     (
         topics.MATCHES,

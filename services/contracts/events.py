@@ -50,6 +50,7 @@ from services.contracts.vocab import (
 
 __all__ = [
     "ALERT_EVENT_ADAPTER",
+    "BUYER_GROUP_EVENT_ADAPTER",
     "EVENT_TYPES",
     "MATCH_EVENT_ADAPTER",
     "NEED_EVENT_ADAPTER",
@@ -61,6 +62,10 @@ __all__ = [
     "AlertFailed",
     "AlertSettings",
     "AlertState",
+    "BuyerGroupCreated",
+    "BuyerGroupEvent",
+    "BuyerGroupState",
+    "BuyerGroupUpdated",
     "Capabilities",
     "CloudEvent",
     "MatchEvent",
@@ -134,6 +139,12 @@ class AlertSettings(_Model):
     language: Language = Language.sv
     mode: AlertMode = AlertMode.instant
     min_score: Score = Field(default=0.5, description="Only matches scoring this or more alert")
+    digest_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="At most this many alerts per digest, best scores first; none: the service default",
+    )
 
     @model_validator(mode="after")
     def _signed_webhooks(self) -> Self:
@@ -209,6 +220,23 @@ class NeedState(_Model):
     published_at: UtcDateTime
     updated_at: UtcDateTime
     closed_reason: str | None = Field(default=None, max_length=500)
+
+
+class BuyerGroupState(_Model):
+    """A buyer group as the other services need it: who is in it and how it wants alerts.
+
+    Carries the webhook secret (the notifier signs with it), like SupplierState.
+    """
+
+    id: Id
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    focus_area: FocusArea
+    member_authority_ids: Annotated[list[Id], AfterValidator(_unique)] = Field(default_factory=list)
+    authority_levels: Annotated[list[AuthorityLevel], AfterValidator(_unique)] = Field(default_factory=list)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    version: Version
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class SharedCpv(_Model):
@@ -334,6 +362,14 @@ class NeedClosed(CloudEvent[NeedState]):
     required_state = ("status", NeedStatus.closed)
 
 
+class BuyerGroupCreated(CloudEvent[BuyerGroupState]):
+    type: Literal["buyer_group.created"] = "buyer_group.created"
+
+
+class BuyerGroupUpdated(CloudEvent[BuyerGroupState]):
+    type: Literal["buyer_group.updated"] = "buyer_group.updated"
+
+
 class MatchFound(CloudEvent[MatchState]):
     type: Literal["match.found"] = "match.found"
     key_field = "need_id"
@@ -366,23 +402,27 @@ class AlertFailed(CloudEvent[AlertState]):
 
 SupplierEvent = Annotated[SupplierRegistered | SupplierUpdated | SupplierRemoved, Field(discriminator="type")]
 NeedEvent = Annotated[NeedPublished | NeedUpdated | NeedClosed, Field(discriminator="type")]
+BuyerGroupEvent = Annotated[BuyerGroupCreated | BuyerGroupUpdated, Field(discriminator="type")]
 MatchEvent = Annotated[MatchFound | MatchUpdated | MatchWithdrawn, Field(discriminator="type")]
 AlertEvent = Annotated[AlertDelivered | AlertFailed, Field(discriminator="type")]
 
 SUPPLIER_EVENT_ADAPTER: TypeAdapter[SupplierEvent] = TypeAdapter(SupplierEvent)
 NEED_EVENT_ADAPTER: TypeAdapter[NeedEvent] = TypeAdapter(NeedEvent)
+BUYER_GROUP_EVENT_ADAPTER: TypeAdapter[BuyerGroupEvent] = TypeAdapter(BuyerGroupEvent)
 MATCH_EVENT_ADAPTER: TypeAdapter[MatchEvent] = TypeAdapter(MatchEvent)
 ALERT_EVENT_ADAPTER: TypeAdapter[AlertEvent] = TypeAdapter(AlertEvent)
 
 TOPIC_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.SUPPLIERS: SUPPLIER_EVENT_ADAPTER,
     topics.NEEDS: NEED_EVENT_ADAPTER,
+    topics.BUYER_GROUPS: BUYER_GROUP_EVENT_ADAPTER,
     topics.MATCHES: MATCH_EVENT_ADAPTER,
     topics.ALERTS: ALERT_EVENT_ADAPTER,
 }
 TOPIC_EVENTS: dict[str, list[type[BaseModel]]] = {
     topics.SUPPLIERS: [SupplierRegistered, SupplierUpdated, SupplierRemoved],
     topics.NEEDS: [NeedPublished, NeedUpdated, NeedClosed],
+    topics.BUYER_GROUPS: [BuyerGroupCreated, BuyerGroupUpdated],
     topics.MATCHES: [MatchFound, MatchUpdated, MatchWithdrawn],
     topics.ALERTS: [AlertDelivered, AlertFailed],
 }

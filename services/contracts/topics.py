@@ -1,13 +1,14 @@
 """Kafka topic names. The version suffix changes only with an incompatible event shape."""
 
-__all__ = ["ALERTS", "ALL_TOPICS", "MATCHES", "NEEDS", "SUPPLIERS", "dlq"]
+__all__ = ["ALERTS", "ALL_TOPICS", "BUYER_GROUPS", "MATCHES", "NEEDS", "SUPPLIERS", "dlq"]
 
 SUPPLIERS = "innomatch.suppliers.v1"
 NEEDS = "innomatch.needs.v1"
+BUYER_GROUPS = "innomatch.buyer-groups.v1"
 MATCHES = "innomatch.matches.v1"
 ALERTS = "innomatch.alerts.v1"
 
-ALL_TOPICS: tuple[str, ...] = (SUPPLIERS, NEEDS, MATCHES, ALERTS)
+ALL_TOPICS: tuple[str, ...] = (SUPPLIERS, NEEDS, BUYER_GROUPS, MATCHES, ALERTS)
 
 
 def dlq(topic: str) -> str:

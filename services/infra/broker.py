@@ -26,7 +26,7 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
         linger_ms=2,
-        graceful_timeout=10.0,
+        graceful_timeout=settings.kafka_shutdown_grace_s,
         # FastStream's per-message "Received"/"Processed" lines are debug detail; our own log
         # lines carry the topic, offset and event id.
         log_level=logging.DEBUG,

@@ -172,6 +172,8 @@ class _DeadLetterSafetyNet(BaseMiddleware):
 
 
 EventHandler = Callable[[Connection, Any], Awaitable[None]]
+# Takes the batch's new events at once (in order), for handlers that gain from bulk work.
+BatchHandler = Callable[[Connection, list[Any]], Awaitable[None]]
 
 
 class EventConsumer:
@@ -184,15 +186,19 @@ class EventConsumer:
         schema: str,
         consumer: str,
         topic: str,
-        handler: EventHandler,
+        handler: EventHandler | None = None,
+        batch_handler: BatchHandler | None = None,
         metrics: Metrics,
         dead_letters: DeadLetters,
     ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give either handler or batch_handler")
         self.pool = pool
         self.schema = schema
         self.consumer = consumer
         self.topic = topic
         self.handler = handler
+        self.batch_handler = batch_handler
         self.metrics = metrics
         self.dead_letters = dead_letters
 
@@ -223,14 +229,22 @@ class EventConsumer:
         async with self.pool().acquire() as conn, conn.transaction():
             fresh = await first_deliveries(conn, self.schema, self.consumer, [e.id for e in events])
             outcomes = []
+            new = []
             for event in events:
                 if event.id in fresh:
                     fresh.discard(event.id)  # the same event twice in one batch applies once
-                    with structlog.contextvars.bound_contextvars(event_id=event.id):
-                        await self.handler(conn, event)
+                    new.append(event)
                     outcomes.append((event.type, "processed"))
                 else:
                     outcomes.append((event.type, "duplicate"))
+            if self.batch_handler is not None:
+                if new:
+                    await self.batch_handler(conn, new)
+            else:
+                assert self.handler is not None
+                for event in new:
+                    with structlog.contextvars.bound_contextvars(event_id=event.id):
+                        await self.handler(conn, event)
         m = self.metrics
         m.handler_latency.labels(m.service, self.topic).observe(time.perf_counter() - started)
         for event_type, outcome in outcomes:

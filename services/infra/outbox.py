@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Protocol
 
 import asyncpg
@@ -144,3 +145,15 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(channel(self.schema), self._on_notify)
             await self.pool.release(listener)
+
+
+async def append_many(conn: Connection, schema: str, topic: str, events: Sequence[Event]) -> None:
+    """`append` for many events in one statement and one wake-up of the relay."""
+    if not events:
+        return
+    await conn.executemany(
+        f'INSERT INTO "{schema}".outbox (event_id, topic, event_type, key, payload) '
+        "VALUES ($1, $2, $3, $4, $5)",
+        [(e.id, topic, e.type, e.subject, e.model_dump_json().encode()) for e in events],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))

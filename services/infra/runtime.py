@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 
 from services.infra.broker import make_broker, subscriber_options
-from services.infra.consumer import EventConsumer, EventHandler
+from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
 from services.infra.db import create_pool
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
@@ -32,6 +32,9 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         # Run after the pool opens and before any consumer starts (e.g. loading a replica).
         self.before_consuming: list[Callable[[], Awaitable[None]]] = []
+        # Long-running tasks of the service (e.g. a delivery worker), started after the
+        # consumers and cancelled on stop like the outbox relay.
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -40,15 +43,23 @@ class Runtime:
         return self._pool
 
     def consume(
-        self, topic: str, handler: EventHandler, *, consumer: str | None = None, group_id: str | None = None
+        self,
+        topic: str,
+        handler: EventHandler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+        consumer: str | None = None,
+        group_id: str | None = None,
     ) -> None:
-        """Apply `handler` to each event on `topic`, once per event id, at least once."""
+        """Apply `handler` to each event on `topic` (or `batch_handler` to each polled batch's
+        new events), once per event id, at least once."""
         apply = EventConsumer(
             pool=lambda: self.pool,
             schema=self.schema,
             consumer=consumer or self.name,
             topic=topic,
             handler=handler,
+            batch_handler=batch_handler,
             metrics=self.metrics,
             dead_letters=self.dead_letters,
         )
@@ -56,14 +67,20 @@ class Runtime:
         async def handle(records: Any) -> None:
             await apply(records)
 
-        options = subscriber_options(self.settings, group_id or f"innomatch-{self.name}")
+        options = subscriber_options(
+            self.settings, group_id or f"{self.settings.kafka_group_prefix}-{self.name}"
+        )
         self.broker.subscriber(topic, **options)(handle)
 
     async def start(self) -> None:
         self._pool = await create_pool(self.settings)
         for hook in self.before_consuming:
             await hook()
-        await self.broker.start()
+        try:
+            await asyncio.wait_for(self.broker.start(), self.settings.kafka_start_timeout_s)
+        except TimeoutError:
+            log.error("consumers_not_started", within_s=self.settings.kafka_start_timeout_s)
+            raise
         relay = OutboxRelay(
             pool=self.pool,
             broker=self.broker,
@@ -73,6 +90,7 @@ class Runtime:
             poll_interval_s=self.settings.outbox_poll_interval_s,
         )
         self._tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._watch_lag())]
+        self._tasks += [asyncio.create_task(task()) for task in self.background]
         log.info("runtime_started", consumers=len(self.broker.subscribers))
 
     async def stop(self) -> None:
@@ -81,7 +99,12 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.broker.stop()
+        # Bounded: a consumer that cannot leave its group in time is dropped by the broker
+        # after its session timeout, and what it had not committed is consumed again.
+        try:
+            await asyncio.wait_for(self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
+        except TimeoutError:
+            log.warning("broker_stop_timed_out", after_s=self.settings.kafka_shutdown_grace_s + 3)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

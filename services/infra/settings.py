@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     kafka_max_batch: int = Field(default=500, ge=1)
     dlq_max_attempts: int = Field(default=3, ge=1)
     dlq_retry_backoff_s: float = Field(default=0.2, ge=0)
+    # Consumer groups are named `<prefix>-<service>...`: a second deployment on the same
+    # cluster (a staging copy, say) takes a prefix of its own and reads every topic itself.
+    kafka_group_prefix: str = Field(
+        default="innomatch", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
+    # A start that cannot join its consumer groups in this time fails, so a supervisor sees it.
+    kafka_start_timeout_s: float = Field(default=120.0, gt=0)
+    # On SIGTERM, handlers in flight get this long to finish; what they leave is consumed again.
+    kafka_shutdown_grace_s: float = Field(default=5.0, gt=0)
 
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
@@ -49,6 +58,32 @@ class Settings(BaseSettings):
     lag_poll_interval_s: float = Field(default=5.0, gt=0)
     # Registrations a client address may make per minute; 0 turns the limit off.
     registration_rate_per_minute: int = Field(default=30, ge=0)
+
+    # A pair scoring below this is no match; each need keeps at most top_k matches.
+    matcher_threshold: float = Field(default=0.35, ge=0, le=1)
+    matcher_top_k: int = Field(default=50, ge=1, le=1000)
+    # Names this instance's own consumer groups (its replicas of suppliers and needs). Empty:
+    # host name and process id, so every process reads the replicas' topics in full.
+    matcher_instance: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.-]*$")
+
+    # Notifier: delivery worker, retries, digests, e-mail.
+    notifier_public_url: str | None = Field(
+        default=None, description="Base URL of the notifier as recipients reach it (unsubscribe links)"
+    )
+    notifier_email_from: str = "Innomatch <alerts@innomatch.local>"
+    notifier_poll_interval_s: float = Field(default=1.0, gt=0)
+    notifier_concurrency: int = Field(default=32, ge=1, le=1000)
+    notifier_lease_s: float = Field(default=60.0, gt=0)
+    notifier_webhook_timeout_s: float = Field(default=5.0, gt=0)
+    notifier_smtp_timeout_s: float = Field(default=10.0, gt=0)
+    notifier_retry_base_s: float = Field(default=2.0, gt=0)
+    notifier_retry_max_s: float = Field(default=3600.0, gt=0)
+    notifier_retry_horizon_s: float = Field(default=86400.0, gt=0)
+    notifier_timezone: str = "Europe/Stockholm"
+    notifier_digest_time: str = Field(default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    notifier_digest_weekday: int = Field(default=0, ge=0, le=6, description="0 = Monday")
+    notifier_digest_budget: int = Field(default=20, ge=1, le=1000)
+    notifier_digest_check_s: float = Field(default=30.0, gt=0)
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

@@ -2,36 +2,95 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from prometheus_client import Gauge
+import os
+import socket
 
-from services.contracts.topics import SUPPLIERS
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.contracts.topics import NEEDS, SUPPLIERS
 from services.infra.http import create_service_app
 from services.infra.runtime import Runtime
 from services.infra.settings import Settings
 from services.matcher import repository
-from services.matcher.handlers import SupplierReplica
+from services.matcher.api import router
+from services.matcher.engine import MatchEngine
+from services.matcher.handlers import Matcher, MatcherMetrics
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def _metrics(runtime: Runtime) -> MatcherMetrics:
+    registry = runtime.metrics.registry
+    return MatcherMetrics(
+        suppliers=Gauge(
+            "innomatch_matcher_supplier_profiles",
+            "Supplier profiles held by this matcher instance.",
+            registry=registry,
+        ),
+        needs=Gauge(
+            "innomatch_matcher_open_needs", "Open needs held by this matcher instance.", registry=registry
+        ),
+        scoring=Histogram(
+            "innomatch_matcher_scoring_duration_seconds",
+            "Time to rank a need against all suppliers, or a supplier against all open needs.",
+            ["service", "direction"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        scored=Counter(
+            "innomatch_matcher_candidates_scored",
+            "Need-supplier pairs scored.",
+            ["service", "direction"],
+            registry=registry,
+        ),
+        emitted=Counter(
+            "innomatch_matcher_matches_emitted",
+            "Match events written, by type.",
+            ["service", "type"],
+            registry=registry,
+        ),
+        scores=Histogram(
+            "innomatch_matcher_match_score",
+            "Scores of the matches found or updated.",
+            ["service"],
+            buckets=(0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=registry,
+        ),
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("matcher", settings)
-    replica = SupplierReplica(
-        Gauge(
-            "innomatch_matcher_supplier_profiles",
-            "Supplier profiles held by this matcher instance.",
-            registry=runtime.metrics.registry,
-        )
+    engine = MatchEngine(threshold=settings.matcher_threshold, top_k=settings.matcher_top_k)
+    matcher = Matcher(engine, _metrics(runtime))
+    instance = settings.matcher_instance or f"{socket.gethostname()}-{os.getpid()}"
+    replica = f"matcher-{instance}"
+    # Every instance: all suppliers and all needs, in groups of its own (one per topic, so
+    # that joining one does not rebalance the other).
+    group = f"{settings.kafka_group_prefix}-{replica}"
+    runtime.consume(
+        SUPPLIERS, batch_handler=matcher.on_supplier_events, consumer=replica, group_id=f"{group}-suppliers"
     )
-    runtime.consume(SUPPLIERS, replica.on_supplier_event)
+    runtime.consume(NEEDS, batch_handler=matcher.on_need_replica, consumer=replica, group_id=f"{group}-needs")
+    # One instance per need: the shared group splits the needs' partitions.
+    runtime.consume(NEEDS, batch_handler=matcher.on_need_events)
 
-    async def load_replica() -> None:
+    async def load_replicas() -> None:
         async with runtime.pool.acquire() as conn:
-            replica.load(await repository.load_suppliers(conn))
+            matcher.load(
+                await repository.load_suppliers(conn),
+                await repository.load_open_needs(conn),
+                await repository.need_cuts(conn, settings.matcher_top_k),
+            )
 
-    runtime.before_consuming.append(load_replica)
+    runtime.before_consuming.append(load_replicas)
 
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Innomatch matcher",
         description="Pairs suppliers with needs, with a score and an explanation.",
+        routers=[router],
     )
+    app.state.engine = engine
+    return app

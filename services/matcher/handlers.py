@@ -1,31 +1,274 @@
-"""Event handlers of the matcher: keep the replica of supplier profiles current."""
+"""Event handlers of the matcher: keep the replicas current and turn rankings into match events.
+
+Every matcher instance keeps all suppliers and all open needs in memory (its replicas, fed by
+consumer groups of its own), so it can score in both directions without a remote call. The
+expensive direction, a need against every supplier, is sharded: need events also reach the
+instances through the shared group `innomatch-matcher`, and only the instance that owns the
+need's partition ranks it. A supplier change is scored by every instance against the open
+needs whose top K it could enter; the matches table decides what is news (its rows are locked
+while a batch decides), so the first instance to write a change publishes it and the others
+find nothing to do.
+
+Each handler takes a whole polled batch: it scores in memory, decides the changes on a
+`Slate` of the affected needs' top K, and writes them in a few statements. A pair's match is
+published as found, updated (the score moved by at least `SCORE_STEP`, or its shared codes,
+words or verdicts changed) or withdrawn (it left the need's top K, failed a hard constraint,
+or the need closed or the supplier left; the next best then takes its place). Event ids are
+derived from the match id and version, so reprocessing publishes nothing new.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
-from services.contracts.events import SupplierEvent, SupplierRemoved, SupplierState
+from services.contracts.events import (
+    MatchFound,
+    MatchUpdated,
+    MatchWithdrawn,
+    NeedEvent,
+    NeedState,
+    SupplierEvent,
+    SupplierRemoved,
+    SupplierState,
+    match_id,
+    new_event,
+)
+from services.contracts.topics import MATCHES
+from services.infra import outbox
 from services.infra.db import Connection
 from services.matcher import repository
+from services.matcher.engine import MatchEngine
+from services.matcher.repository import StoredMatch
+from services.matcher.scoring import Scored, score_pair
+from services.matcher.slate import Slate
+
+SOURCE = "/innomatch/matcher"
+SCORE_STEP = 0.05
+Change = Literal["found", "updated", "withdrawn"]
+_EVENT = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn}
+
+
+def change_for(existing: StoredMatch | None, scored: Scored) -> Change | None:
+    """What publishing `scored` would be news of, given what was published before."""
+    if existing is None or existing.status == "withdrawn":
+        return "found"
+    before, after = existing.explanation, scored.explanation
+    material = (
+        abs(existing.score - scored.score) >= SCORE_STEP - 1e-9
+        or [c.code for c in before.shared_cpv] != [c.code for c in after.shared_cpv]
+        or before.matched_terms != after.matched_terms
+        or before.region_verdict != after.region_verdict
+        or before.trl_verdict != after.trl_verdict
+    )
+    return "updated" if material else None
+
+
+def _latest(events: list[SupplierEvent] | list[NeedEvent]) -> list[SupplierEvent | NeedEvent]:
+    """The newest event of each aggregate in a batch."""
+    newest: dict[str, SupplierEvent | NeedEvent] = {}
+    for event in events:
+        held = newest.get(event.subject)
+        if held is None or held.data.version <= event.data.version:
+            newest[event.subject] = event
+    return list(newest.values())
+
+
+async def _yield() -> None:
+    """Let the event loop run between scorings: a batch can take seconds of CPU, and HTTP
+    requests and the Kafka heartbeat share the loop."""
+    await asyncio.sleep(0)
 
 
 @dataclass
-class SupplierReplica:
-    """Every live supplier profile, in memory, so one instance can score a need alone."""
+class MatcherMetrics:
+    suppliers: Gauge
+    needs: Gauge
+    scoring: Histogram
+    scored: Counter
+    emitted: Counter
+    scores: Histogram
 
-    gauge: Gauge
-    profiles: dict[str, SupplierState] = field(default_factory=dict)
 
-    def load(self, states: list[SupplierState]) -> None:
-        self.profiles = {s.id: s for s in states}
-        self.gauge.set(len(self.profiles))
+class Matcher:
+    def __init__(self, engine: MatchEngine, metrics: MatcherMetrics, schema: str = "matcher") -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.schema = schema
+        # Versions held in memory, so a replayed or late event never replaces a newer one.
+        self.supplier_versions: dict[str, int] = {}
+        self.need_versions: dict[str, int] = {}
 
-    async def on_supplier_event(self, conn: Connection, event: SupplierEvent) -> None:
-        if isinstance(event, SupplierRemoved):
-            await repository.delete_supplier(conn, event.subject)
-            self.profiles.pop(event.subject, None)
-        elif await repository.upsert_supplier(conn, event.data):
-            self.profiles[event.data.id] = event.data
-        self.gauge.set(len(self.profiles))
+    # --- replicas ------------------------------------------------------------------------------
+
+    def load(
+        self, suppliers: list[SupplierState], needs: list[NeedState], cuts: dict[str, float] | None = None
+    ) -> None:
+        for supplier in suppliers:
+            self.engine.upsert_supplier(supplier)
+            self.supplier_versions[supplier.id] = supplier.version
+        for need in needs:
+            self.engine.upsert_need(need)
+            self.need_versions[need.id] = need.version
+        for need_id, cut in (cuts or {}).items():
+            self.engine.set_cut(need_id, cut)
+        self.engine.trim()
+        self._gauges()
+
+    def _gauges(self) -> None:
+        self.metrics.suppliers.set(len(self.engine.suppliers))
+        self.metrics.needs.set(len(self.engine.needs))
+
+    def _hold_needs(self, states: list[NeedState]) -> None:
+        for state in states:
+            if self.need_versions.get(state.id, 0) < state.version:
+                self.need_versions[state.id] = state.version
+                self.engine.upsert_need(state)
+        self._gauges()
+
+    async def on_need_replica(self, conn: Connection, events: list[NeedEvent]) -> None:
+        """Every instance: keep the projection and the in-memory open needs current."""
+        states = [e.data for e in _latest(events) if isinstance(e.data, NeedState)]
+        await repository.upsert_needs(conn, states)
+        self._hold_needs(states)
+
+    async def on_supplier_events(self, conn: Connection, events: list[SupplierEvent]) -> None:
+        """Every instance: keep the supplier replica current and match the changed suppliers."""
+        latest = _latest(events)
+        removed = [e.subject for e in latest if isinstance(e, SupplierRemoved)]
+        states = [e.data for e in latest if isinstance(e.data, SupplierState)]
+        await repository.delete_suppliers(conn, removed)
+        await repository.upsert_suppliers(conn, states)
+        for event in latest:
+            if isinstance(event, SupplierRemoved):
+                self.engine.remove_supplier(event.subject)
+                self.supplier_versions[event.subject] = event.data.version
+        changed = {}
+        for state in states:
+            if self.supplier_versions.get(state.id, 0) < state.version:
+                self.supplier_versions[state.id] = state.version
+                changed[state.id] = self.engine.upsert_supplier(state)
+                await _yield()
+        self._gauges()
+        if not changed and not removed:
+            return
+
+        started = time.perf_counter()
+        offers = []
+        for profile in changed.values():
+            offers += self.engine.rank_needs(profile, within_top_k=True)
+            await _yield()
+        self._observe("supplier", started, len(self.engine.needs) * len(changed))
+        offered = {(s.need_id, s.supplier_id) for s in offers}
+        gone = []
+        for need_id, supplier_id in await repository.active_pairs_of(conn, [*changed, *removed]):
+            need = self.engine.need(need_id)
+            if need is None:
+                continue  # a need this instance has not heard of is judged when it has
+            if supplier_id in changed and (need_id, supplier_id) not in offered:
+                # It matched before: judge it again, whether or not it is still a hit.
+                offers.append(score_pair(need, changed[supplier_id], self.engine.threshold))
+            elif supplier_id not in changed:
+                gone.append((need_id, supplier_id))
+
+        affected = {s.need_id for s in offers} | {need_id for need_id, _ in gone}
+        slate = Slate(self.engine.top_k, await repository.active_scores(conn, affected))
+        for need_id, supplier_id in gone:
+            slate.drop(need_id, supplier_id, "the supplier left", refill=True)
+        for scored in sorted(offers, key=lambda s: (s.need_id, -s.score, s.supplier_id)):
+            slate.offer(scored)
+        await self._refill(slate)
+        await self._write(conn, slate)
+
+    # --- ranking needs (the owner of their partition) ------------------------------------------
+
+    async def on_need_events(self, conn: Connection, events: list[NeedEvent]) -> None:
+        latest = [e.data for e in _latest(events) if isinstance(e.data, NeedState)]
+        await repository.upsert_needs(conn, latest)
+        self._hold_needs(latest)
+        stored = await repository.stored_need_versions(conn, [n.id for n in latest])
+        # A newer version is stored: its own event ranks it.
+        current = [n for n in latest if stored.get(n.id, 0) <= n.version]
+        slate = Slate(self.engine.top_k, await repository.active_scores(conn, {n.id for n in current}))
+        for need in current:
+            profile = self.engine.need(need.id)
+            if profile is None:
+                slate.close(need.id)
+                continue
+            started = time.perf_counter()
+            ranking = self.engine.rank_suppliers(profile)
+            self._observe("need", started, len(self.engine.suppliers))
+            slate.rerank(need.id, ranking, judged=self.supplier_versions.__contains__)
+            await _yield()
+        await self._write(conn, slate)
+
+    async def _refill(self, slate: Slate) -> None:
+        """Rank the needs that lost a match again, so the next best takes the place."""
+        for need_id in sorted(slate.refill):
+            need = self.engine.need(need_id)
+            if need is not None:
+                ranking = self.engine.rank_suppliers(need)
+                slate.rerank(need_id, ranking, judged=self.supplier_versions.__contains__)
+                await _yield()
+
+    def _observe(self, direction: str, started: float, pairs: int) -> None:
+        self.metrics.scoring.labels("matcher", direction).observe(time.perf_counter() - started)
+        self.metrics.scored.labels("matcher", direction).inc(pairs)
+
+    # --- writing matches -----------------------------------------------------------------------
+
+    async def _write(self, conn: Connection, slate: Slate) -> None:
+        """Store what the slate decided and publish it, in the caller's transaction."""
+        stored = await repository.matches_by_pair(conn, [*slate.publish, *slate.withdraw])
+        now = datetime.now(UTC)
+        new: list[StoredMatch] = []
+        changed: list[StoredMatch] = []
+        changes: list[tuple[StoredMatch, Change]] = []
+        for pair, scored in sorted(slate.publish.items()):
+            existing = stored.get(pair)
+            change = change_for(existing, scored)
+            if change is None:
+                continue
+            match = StoredMatch(
+                need_id=scored.need_id,
+                supplier_id=scored.supplier_id,
+                score=scored.score,
+                version=1 if existing is None else existing.version + 1,
+                status="active",
+                explanation=scored.explanation,
+                updated_at=now,
+            )
+            (new if existing is None else changed).append(match)
+            changes.append((match, change))
+        for pair in sorted(slate.withdraw):
+            existing = stored.get(pair)
+            if existing is None or existing.status == "withdrawn":
+                continue
+            existing.version += 1
+            existing.status = "withdrawn"
+            existing.updated_at = now
+            changed.append(existing)
+            changes.append((existing, "withdrawn"))
+        # A pair another instance inserted meanwhile is its news, not ours.
+        inserted = await repository.insert_matches(conn, new)
+        lost = {match_id(m.need_id, m.supplier_id) for m in new} - inserted
+        await repository.update_matches(conn, changed)
+        events = []
+        for match, change in changes:
+            state = match.state()
+            if change == "found" and match.version == 1 and state.id in lost:
+                continue
+            events.append(
+                new_event(_EVENT[change], source=SOURCE, data=state, id=f"{state.id}.{state.version}")
+            )
+            self.metrics.emitted.labels("matcher", change).inc()
+            if change != "withdrawn":
+                self.metrics.scores.labels("matcher").observe(match.score)
+        await outbox.append_many(conn, self.schema, MATCHES, events)
+        for need_id in slate.active:
+            self.engine.set_cut(need_id, slate.cut(need_id))

@@ -1,9 +1,15 @@
-"""The matcher schema: its projection of supplier profiles."""
+"""The matcher schema: its projections of suppliers and needs, and the matches it published."""
 
 from __future__ import annotations
 
-from services.contracts.events import SupplierState
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.contracts.events import MatchExplanation, MatchState, NeedState, SupplierState, match_id
 from services.infra.db import Connection
+
+# Suppliers.
 
 
 async def upsert_supplier(conn: Connection, state: SupplierState) -> bool:
@@ -26,3 +32,295 @@ async def delete_supplier(conn: Connection, supplier_id: str) -> None:
 async def load_suppliers(conn: Connection) -> list[SupplierState]:
     rows = await conn.fetch("SELECT profile FROM matcher.suppliers")
     return [SupplierState.model_validate_json(r["profile"]) for r in rows]
+
+
+# Needs.
+
+
+async def upsert_need(conn: Connection, state: NeedState) -> bool:
+    """Store `state` unless the same or a newer version is already there; True when stored."""
+    stored = await conn.fetchval(
+        "INSERT INTO matcher.needs (id, version, status, state) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, "
+        "state = EXCLUDED.state, updated_at = now() WHERE matcher.needs.version < EXCLUDED.version "
+        "RETURNING true",
+        state.id,
+        state.version,
+        state.status.value,
+        state.model_dump_json(),
+    )
+    return bool(stored)
+
+
+async def get_need(conn: Connection, need_id: str) -> NeedState | None:
+    raw = await conn.fetchval("SELECT state FROM matcher.needs WHERE id = $1", need_id)
+    return None if raw is None else NeedState.model_validate_json(raw)
+
+
+async def load_open_needs(conn: Connection) -> list[NeedState]:
+    rows = await conn.fetch("SELECT state FROM matcher.needs WHERE status = 'open'")
+    return [NeedState.model_validate_json(r["state"]) for r in rows]
+
+
+# Matches.
+
+
+@dataclass
+class StoredMatch:
+    need_id: str
+    supplier_id: str
+    score: float
+    version: int
+    status: str
+    explanation: MatchExplanation
+    updated_at: datetime
+
+    def state(self) -> MatchState:
+        return MatchState(
+            id=match_id(self.need_id, self.supplier_id),
+            need_id=self.need_id,
+            supplier_id=self.supplier_id,
+            score=self.score,
+            version=self.version,
+            status="active" if self.status == "active" else "withdrawn",
+            explanation=self.explanation,
+            updated_at=self.updated_at,
+        )
+
+
+_MATCH_COLUMNS = "need_id, supplier_id, score, version, status, explanation, updated_at"
+
+
+def _match(row: Any) -> StoredMatch:
+    return StoredMatch(
+        need_id=row["need_id"],
+        supplier_id=row["supplier_id"],
+        score=row["score"],
+        version=row["version"],
+        status=row["status"],
+        explanation=MatchExplanation.model_validate_json(row["explanation"]),
+        updated_at=row["updated_at"],
+    )
+
+
+async def get_match(
+    conn: Connection, need_id: str, supplier_id: str, *, for_update: bool = False
+) -> StoredMatch | None:
+    row = await conn.fetchrow(
+        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        match_id(need_id, supplier_id),
+    )
+    return None if row is None else _match(row)
+
+
+async def insert_match(conn: Connection, match: StoredMatch) -> bool:
+    """Insert a first version; False when another writer got there first."""
+    inserted = await conn.fetchval(
+        f"INSERT INTO matcher.matches (id, {_MATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) "
+        "ON CONFLICT (id) DO NOTHING RETURNING true",
+        match_id(match.need_id, match.supplier_id),
+        match.need_id,
+        match.supplier_id,
+        match.score,
+        match.version,
+        match.status,
+        match.explanation.model_dump_json(),
+        match.updated_at,
+    )
+    return bool(inserted)
+
+
+async def update_match(conn: Connection, match: StoredMatch) -> None:
+    await conn.execute(
+        "UPDATE matcher.matches SET score = $2, version = $3, status = $4, explanation = $5::jsonb, "
+        "updated_at = $6 WHERE id = $1",
+        match_id(match.need_id, match.supplier_id),
+        match.score,
+        match.version,
+        match.status,
+        match.explanation.model_dump_json(),
+        match.updated_at,
+    )
+
+
+async def active_for_need(conn: Connection, need_id: str, *, for_update: bool = False) -> list[StoredMatch]:
+    rows = await conn.fetch(
+        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE need_id = $1 AND status = 'active' "
+        "ORDER BY score DESC, supplier_id" + (" FOR UPDATE" if for_update else ""),
+        need_id,
+    )
+    return [_match(r) for r in rows]
+
+
+async def active_for_supplier(
+    conn: Connection, supplier_id: str, *, for_update: bool = False
+) -> list[StoredMatch]:
+    rows = await conn.fetch(
+        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE supplier_id = $1 AND status = 'active' "
+        "ORDER BY score DESC, need_id" + (" FOR UPDATE" if for_update else ""),
+        supplier_id,
+    )
+    return [_match(r) for r in rows]
+
+
+async def need_cuts(conn: Connection, top_k: int) -> dict[str, float]:
+    """For each need with at least top_k active matches, the score of its k-th best."""
+    rows = await conn.fetch(
+        "SELECT need_id, score FROM (SELECT need_id, score, row_number() OVER "
+        "(PARTITION BY need_id ORDER BY score DESC, supplier_id) AS rank FROM matcher.matches "
+        "WHERE status = 'active') ranked WHERE rank = $1",
+        top_k,
+    )
+    return {r["need_id"]: r["score"] for r in rows}
+
+
+async def need_matches(conn: Connection, need_id: str, limit: int) -> list[dict[str, Any]]:
+    """The need's active matches, best first, with what a buyer needs to know of each supplier."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join('m.' + c for c in _MATCH_COLUMNS.split(', '))}, "
+        "s.profile->>'name' AS supplier_name, s.profile->>'size' AS supplier_size "
+        "FROM matcher.matches m LEFT JOIN matcher.suppliers s ON s.id::text = m.supplier_id "
+        "WHERE m.need_id = $1 AND m.status = 'active' ORDER BY m.score DESC, m.supplier_id LIMIT $2",
+        need_id,
+        limit,
+    )
+    return [
+        {"match": _match(r), "supplier_name": r["supplier_name"], "supplier_size": r["supplier_size"]}
+        for r in rows
+    ]
+
+
+async def supplier_matches(conn: Connection, supplier_id: str, limit: int) -> list[dict[str, Any]]:
+    """The supplier's active matches, best first, with the title and deadline of each need."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join('m.' + c for c in _MATCH_COLUMNS.split(', '))}, "
+        "n.state->>'title' AS need_title, n.state->>'respond_by' AS respond_by "
+        "FROM matcher.matches m LEFT JOIN matcher.needs n ON n.id = m.need_id "
+        "WHERE m.supplier_id = $1 AND m.status = 'active' ORDER BY m.score DESC, m.need_id LIMIT $2",
+        supplier_id,
+        limit,
+    )
+    return [{"match": _match(r), "need_title": r["need_title"], "respond_by": r["respond_by"]} for r in rows]
+
+
+# Bulk forms, for handling a polled batch in a few statements.
+
+
+async def upsert_suppliers(conn: Connection, states: list[SupplierState]) -> None:
+    """Store each state unless a newer version is there (ids must be distinct)."""
+    if not states:
+        return
+    await conn.execute(
+        "INSERT INTO matcher.suppliers (id, version, profile) "
+        "SELECT u.id, u.version, u.profile::jsonb FROM unnest($1::uuid[], $2::int[], $3::text[]) "
+        "AS u(id, version, profile) "
+        "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, profile = EXCLUDED.profile, "
+        "updated_at = now() WHERE matcher.suppliers.version < EXCLUDED.version",
+        [s.id for s in states],
+        [s.version for s in states],
+        [s.model_dump_json() for s in states],
+    )
+
+
+async def delete_suppliers(conn: Connection, supplier_ids: list[str]) -> None:
+    if supplier_ids:
+        await conn.execute("DELETE FROM matcher.suppliers WHERE id::text = ANY($1::text[])", supplier_ids)
+
+
+async def upsert_needs(conn: Connection, states: list[NeedState]) -> None:
+    """Store each state unless the same or a newer version is there (ids must be distinct)."""
+    if not states:
+        return
+    await conn.execute(
+        "INSERT INTO matcher.needs (id, version, status, state) "
+        "SELECT u.id, u.version, u.status, u.state::jsonb "
+        "FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) AS u(id, version, status, state) "
+        "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, "
+        "state = EXCLUDED.state, updated_at = now() WHERE matcher.needs.version < EXCLUDED.version",
+        [s.id for s in states],
+        [s.version for s in states],
+        [s.status.value for s in states],
+        [s.model_dump_json() for s in states],
+    )
+
+
+async def stored_need_versions(conn: Connection, need_ids: list[str]) -> dict[str, int]:
+    rows = await conn.fetch("SELECT id, version FROM matcher.needs WHERE id = ANY($1::text[])", need_ids)
+    return {r["id"]: r["version"] for r in rows}
+
+
+async def active_scores(conn: Connection, need_ids: set[str]) -> dict[str, dict[str, float]]:
+    """need id -> supplier id -> score of the needs' active matches, locked until commit."""
+    rows = await conn.fetch(
+        "SELECT need_id, supplier_id, score FROM matcher.matches "
+        "WHERE need_id = ANY($1::text[]) AND status = 'active' ORDER BY id FOR UPDATE",
+        sorted(need_ids),
+    )
+    out: dict[str, dict[str, float]] = {n: {} for n in need_ids}
+    for r in rows:
+        out[r["need_id"]][r["supplier_id"]] = r["score"]
+    return out
+
+
+async def active_pairs_of(conn: Connection, supplier_ids: list[str]) -> list[tuple[str, str]]:
+    """(need id, supplier id) of the suppliers' active matches."""
+    rows = await conn.fetch(
+        "SELECT need_id, supplier_id FROM matcher.matches WHERE supplier_id = ANY($1::text[]) "
+        "AND status = 'active'",
+        supplier_ids,
+    )
+    return [(r["need_id"], r["supplier_id"]) for r in rows]
+
+
+async def matches_by_pair(
+    conn: Connection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], StoredMatch]:
+    """The stored matches of these pairs, locked until commit."""
+    if not pairs:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+        sorted(match_id(n, s) for n, s in pairs),
+    )
+    return {(r["need_id"], r["supplier_id"]): _match(r) for r in rows}
+
+
+def _columns(matches: list[StoredMatch]) -> list[list[Any]]:
+    return [
+        [match_id(m.need_id, m.supplier_id) for m in matches],
+        [m.need_id for m in matches],
+        [m.supplier_id for m in matches],
+        [m.score for m in matches],
+        [m.version for m in matches],
+        [m.status for m in matches],
+        [m.explanation.model_dump_json() for m in matches],
+        [m.updated_at for m in matches],
+    ]
+
+
+async def insert_matches(conn: Connection, matches: list[StoredMatch]) -> set[str]:
+    """Insert first versions; the ids inserted (another writer may have got there first)."""
+    if not matches:
+        return set()
+    rows = await conn.fetch(
+        f"INSERT INTO matcher.matches (id, {_MATCH_COLUMNS}) "
+        "SELECT u.id, u.need_id, u.supplier_id, u.score, u.version, u.status, u.explanation::jsonb, u.at "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::text[], "
+        "$8::timestamptz[]) AS u(id, need_id, supplier_id, score, version, status, explanation, at) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id::text",
+        *_columns(matches),
+    )
+    return {r["id"] for r in rows}
+
+
+async def update_matches(conn: Connection, matches: list[StoredMatch]) -> None:
+    if not matches:
+        return
+    await conn.execute(
+        "UPDATE matcher.matches m SET score = u.score, version = u.version, status = u.status, "
+        "explanation = u.explanation::jsonb, updated_at = u.at "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::text[], "
+        "$8::timestamptz[]) AS u(id, need_id, supplier_id, score, version, status, explanation, at) "
+        "WHERE m.id = u.id",
+        *_columns(matches),
+    )

@@ -1,19 +1,72 @@
-"""The needs service's HTTP shapes."""
+"""The needs service's HTTP shapes (the event shapes live in contracts).
+
+A PATCH is a JSON merge patch (RFC 7396): the fields sent replace the stored ones, `alerts`
+is merged field by field, a list sent replaces the whole list, and null clears an optional
+field. The merged result is validated as a whole, with the same messages as on creation.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from services.contracts.vocab import AuthorityLevel, NutsCode, PublicOrgNumber
+from services.contracts.events import AlertSettings, NeedState
+from services.contracts.vocab import (
+    AuthorityLevel,
+    CpvCode,
+    FocusArea,
+    NutsCode,
+    Procedure,
+    PublicOrgNumber,
+    SupplierType,
+    Trl,
+)
+from services.needs.rules import respond_by_in_future
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _future(value: date) -> date:
+    return respond_by_in_future(value, datetime.now(UTC).date())
+
+
+FutureDate = Annotated[date, AfterValidator(_future)]
+
+AUTHORITY_EXAMPLE: dict[str, Any] = {
+    "org_number": "212000-0142",
+    "name": "Stockholms kommun",
+    "level": "local",
+    "region": "SE110",
+}
+GROUP_EXAMPLE: dict[str, Any] = {
+    "name": "Elektrifierade transporter i Mälardalen",
+    "focus_area": "transport",
+    "member_authority_ids": ["6f1c2b7e-4c1a-4bde-9a55-0d3c1e2f3a4b"],
+    "alerts": {"email": "samordnare@stockholm.se", "language": "sv", "mode": "daily", "min_score": 0.6},
+}
+NEED_EXAMPLE: dict[str, Any] = {
+    "title": "Laddinfrastruktur för elbussar",
+    "description": "Vi söker lösningar för snabbladdning av elbussar vid depåer och ändhållplatser.",
+    "cpv_codes": ["31158100-9", "34144900"],
+    "focus_area": "transport",
+    "regions": ["SE11", "SE12"],
+    "min_trl": 6,
+    "preferred_supplier_types": ["sme", "startup"],
+    "procedure": "innovation_partnership",
+    "respond_by": "2030-06-30",
+    "budget_sek": 12000000,
+}
+NEED_PATCH_EXAMPLE: dict[str, Any] = {"min_trl": 7, "regions": ["SE11", "SE12", "SE21"]}
 
 
 class AuthorityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [AUTHORITY_EXAMPLE]})
 
     org_number: PublicOrgNumber
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     level: AuthorityLevel
     region: NutsCode
 
@@ -25,3 +78,201 @@ class AuthorityOut(BaseModel):
     level: AuthorityLevel
     region: str
     created_at: datetime
+
+
+class BuyerGroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [GROUP_EXAMPLE]})
+
+    name: Name
+    focus_area: FocusArea
+    member_authority_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+
+class AlertsPatch(BaseModel):
+    """The alert settings to change; null clears webhook_url, webhook_secret or email."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    email: str | None = None
+    language: str | None = None
+    mode: str | None = None
+    min_score: float | None = None
+
+
+class BuyerGroupPatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"member_authority_ids": ["6f1c2b7e-..."], "alerts": {"mode": "weekly"}}]
+        },
+    )
+
+    name: str | None = None
+    focus_area: str | None = None
+    member_authority_ids: list[Any] | None = None
+    alerts: AlertsPatch | None = None
+
+
+class PublicAlertSettings(BaseModel):
+    """Alert settings as shown to callers: the webhook secret is write-only."""
+
+    webhook_url: str | None
+    email: str | None
+    language: str
+    mode: str
+    min_score: float
+    has_webhook_secret: bool
+
+
+class BuyerGroupOut(BaseModel):
+    id: str
+    name: str
+    focus_area: FocusArea
+    members: list[AuthorityOut]
+    alerts: PublicAlertSettings
+    version: int = Field(description='Bumped by every change; the ETag is W/"<version>"')
+    created_at: datetime
+    updated_at: datetime
+
+
+class BuyerGroupCreated(BuyerGroupOut):
+    token: str = Field(description="Bearer token for this buyer group; shown once, keep it safe.")
+
+
+class NeedFields(BaseModel):
+    """What a buyer group states about a need; the same rules as the need's event state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Name
+    description: str = Field(min_length=1, max_length=10000, description="Swedish or English")
+    cpv_codes: Annotated[list[CpvCode], Field(min_length=1, max_length=50)]
+    focus_area: FocusArea
+    regions: Annotated[list[NutsCode], Field(min_length=1, max_length=20)]
+    min_trl: Trl
+    preferred_supplier_types: list[SupplierType] = Field(
+        default_factory=list, description="Empty means no preference"
+    )
+    procedure: Procedure
+    respond_by: date = Field(description="Last day to respond; after today when set")
+    budget_sek: int | None = Field(default=None, ge=0)
+
+
+class NeedIn(NeedFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [NEED_EXAMPLE]})
+
+    respond_by: FutureDate = Field(description="Last day to respond; must be after today")
+
+
+class NeedPatch(BaseModel):
+    """A JSON merge patch of a need's fields; status and co-signers change by their own routes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [NEED_PATCH_EXAMPLE]})
+
+    title: str | None = None
+    description: str | None = None
+    cpv_codes: list[Any] | None = None
+    focus_area: str | None = None
+    regions: list[Any] | None = None
+    min_trl: int | None = None
+    preferred_supplier_types: list[Any] | None = None
+    procedure: str | None = None
+    respond_by: FutureDate | None = None
+    budget_sek: int | None = None
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "Upphandlad"}]})
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class NeedOut(NeedState):
+    authority_count: int = Field(
+        description="Distinct authorities behind the need: the owning group's and the co-signers'"
+    )
+    authorities_by_level: dict[AuthorityLevel, int] = Field(
+        description="How many of those authorities are national, regional and local"
+    )
+
+
+class NeedPage(BaseModel):
+    items: list[NeedOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class SharedBranch(BaseModel):
+    code: str
+    label_sv: str
+    label_en: str
+
+
+class SimilarNeed(BaseModel):
+    need: NeedOut
+    score: float = Field(ge=0, le=1, description="0.6 x CPV branch overlap + 0.4 x word overlap")
+    shared_cpv_branches: list[SharedBranch] = Field(description="CPV divisions and groups both need lie in")
+    shared_words: list[str] = Field(description="Significant words both texts use")
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    401: ("No or bad bearer token", _error("unauthenticated", "a bearer token is required")),
+    403: (
+        "The token may not do this (another buyer group, or not an operator)",
+        _error("forbidden", "only the owning buyer group or an operator may change a need"),
+    ),
+    404: ("No such resource", _error("not_found", "no need 0b6f5c1e-...")),
+    409: (
+        "Conflicts with the current state (a duplicate, or a closed need)",
+        _error("conflict", "need 0b6f5c1e-... is closed and can no longer change"),
+    ),
+    412: (
+        "If-Match names an older version",
+        _error("precondition_failed", "the need is at version 3", current_etag='W/"3"'),
+    ),
+    413: ("The body is over 64 KiB", _error("payload_too_large", "the request body is over 65536 bytes")),
+    422: (
+        "Invalid input; each failing field is named by its path",
+        _error(
+            "invalid",
+            "the request is not valid",
+            fields=[
+                {"field": "cpv_codes[1]", "reason": "12345678 is not a CPV 2008 code"},
+                {"field": "respond_by", "reason": "respond_by must be after today (2026-11-23)"},
+            ],
+        ),
+    ),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries with an example body for each status."""
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": _ERRORS[status][0],
+            "content": {"application/json": {"example": _ERRORS[status][1]}},
+        }
+        for status in statuses
+    }

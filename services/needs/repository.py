@@ -1,15 +1,26 @@
-"""The needs schema: authorities (buyer groups and needs follow)."""
+"""The needs schema: authorities, buyer groups with their members, and needs."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.contracts.events import AlertSettings, NeedState
 from services.infra.db import Connection
-from services.needs.models import AuthorityIn, AuthorityOut
+from services.needs import rules
+from services.needs.models import AuthorityIn, AuthorityOut, NeedOut
+
+_AUTHORITY_COLUMNS = "id::text, org_number, name, level, region, created_at"
 
 
 async def insert_authority(conn: Connection, authority_id: str, body: AuthorityIn) -> AuthorityOut:
     row = await conn.fetchrow(
         "INSERT INTO needs.authorities (id, org_number, name, level, region) "
-        "VALUES ($1, $2, $3, $4, $5) RETURNING id::text, org_number, name, level, region, created_at",
+        f"VALUES ($1, $2, $3, $4, $5) RETURNING {_AUTHORITY_COLUMNS}",
         authority_id,
         body.org_number,
         body.name,
@@ -20,8 +31,278 @@ async def insert_authority(conn: Connection, authority_id: str, body: AuthorityI
 
 
 async def list_authorities(conn: Connection) -> list[AuthorityOut]:
-    rows = await conn.fetch(
-        "SELECT id::text, org_number, name, level, region, created_at "
-        "FROM needs.authorities ORDER BY name, id"
-    )
+    rows = await conn.fetch(f"SELECT {_AUTHORITY_COLUMNS} FROM needs.authorities ORDER BY name, id")
     return [AuthorityOut.model_validate(dict(r)) for r in rows]
+
+
+async def missing_authorities(conn: Connection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    found = await conn.fetch("SELECT id FROM needs.authorities WHERE id = ANY($1::uuid[])", list(ids))
+    return set(ids) - {r["id"] for r in found}
+
+
+# Buyer groups.
+
+
+@dataclass
+class BuyerGroup:
+    id: str
+    name: str
+    focus_area: str
+    alerts: AlertSettings
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    members: list[AuthorityOut]
+
+
+async def insert_group(conn: Connection, group: BuyerGroup, member_ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(
+        "INSERT INTO needs.buyer_groups (id, name, focus_area, alerts, version, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+        group.id,
+        group.name,
+        group.focus_area,
+        group.alerts.model_dump_json(),
+        group.version,
+        group.created_at,
+        group.updated_at,
+    )
+    await _set_members(conn, group.id, member_ids)
+
+
+async def _set_members(conn: Connection, group_id: str, member_ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(
+        "INSERT INTO needs.buyer_group_members (buyer_group_id, authority_id) "
+        "SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING",
+        group_id,
+        list(member_ids),
+    )
+
+
+async def update_group(conn: Connection, group: BuyerGroup, member_ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(
+        "UPDATE needs.buyer_groups SET name = $2, focus_area = $3, alerts = $4::jsonb, version = $5, "
+        "updated_at = $6 WHERE id = $1",
+        group.id,
+        group.name,
+        group.focus_area,
+        group.alerts.model_dump_json(),
+        group.version,
+        group.updated_at,
+    )
+    await conn.execute(
+        "DELETE FROM needs.buyer_group_members "
+        "WHERE buyer_group_id = $1 AND NOT authority_id = ANY($2::uuid[])",
+        group.id,
+        list(member_ids),
+    )
+    await _set_members(conn, group.id, member_ids)
+
+
+async def get_group(conn: Connection, group_id: str, *, for_update: bool = False) -> BuyerGroup | None:
+    row = await conn.fetchrow(
+        "SELECT id::text, name, focus_area, alerts, version, created_at, updated_at "
+        "FROM needs.buyer_groups WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        group_id,
+    )
+    if row is None:
+        return None
+    members = await conn.fetch(
+        f"SELECT {', '.join('a.' + c for c in _AUTHORITY_COLUMNS.split(', '))} "
+        "FROM needs.buyer_group_members m JOIN needs.authorities a ON a.id = m.authority_id "
+        "WHERE m.buyer_group_id = $1 ORDER BY a.name, a.id",
+        group_id,
+    )
+    return BuyerGroup(
+        id=row["id"],
+        name=row["name"],
+        focus_area=row["focus_area"],
+        alerts=AlertSettings.model_validate_json(row["alerts"]),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        members=[AuthorityOut.model_validate(dict(m)) for m in members],
+    )
+
+
+async def group_exists(conn: Connection, group_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM needs.buyer_groups WHERE id = $1", group_id))
+
+
+async def backing(conn: Connection, group_ids: Sequence[str]) -> rules.Backing:
+    """The distinct authorities that are members of any of the groups, by level."""
+    rows = await conn.fetch(
+        "SELECT a.level, count(DISTINCT a.id) AS n FROM needs.buyer_group_members m "
+        "JOIN needs.authorities a ON a.id = m.authority_id "
+        "WHERE m.buyer_group_id = ANY($1::uuid[]) GROUP BY a.level",
+        list(group_ids),
+    )
+    by_level = {r["level"]: int(r["n"]) for r in rows}
+    return rules.Backing(sum(by_level.values()), by_level)
+
+
+# Needs.
+
+
+def _derived(state: NeedState) -> list[Any]:
+    return [
+        state.status.value,
+        state.focus_area.value,
+        state.procedure.value,
+        rules.cpv_with_ancestors(state.cpv_codes),
+        rules.cpv_branches(state.cpv_codes),
+        state.regions,
+        rules.regions_with_parents(state.regions),
+        rules.significant_words(state.title, state.description),
+        f"{state.title}\n{state.description}".lower(),
+        state.cosigners,
+    ]
+
+
+async def insert_need(conn: Connection, state: NeedState, backing: rules.Backing) -> None:
+    await conn.execute(
+        "INSERT INTO needs.needs (status, focus_area, procedure, cpv_with_ancestors, cpv_branches, "
+        "regions, regions_with_parents, words, search_text, cosigners, id, buyer_group_id, "
+        "authority_count, authorities_by_level, state, version, published_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid[], $11, $12, $13, $14::jsonb, "
+        "$15::jsonb, $16, $17, $18)",
+        *_derived(state),
+        state.id,
+        state.buyer_group_id,
+        backing.count,
+        json.dumps(dict(backing.by_level)),
+        state.model_dump_json(),
+        state.version,
+        state.published_at,
+        state.updated_at,
+    )
+
+
+async def update_need(conn: Connection, state: NeedState, backing: rules.Backing) -> None:
+    await conn.execute(
+        "UPDATE needs.needs SET status = $1, focus_area = $2, procedure = $3, cpv_with_ancestors = $4, "
+        "cpv_branches = $5, regions = $6, regions_with_parents = $7, words = $8, search_text = $9, "
+        "cosigners = $10::uuid[], authority_count = $12, authorities_by_level = $13::jsonb, "
+        "state = $14::jsonb, version = $15, updated_at = $16 WHERE id = $11",
+        *_derived(state),
+        state.id,
+        backing.count,
+        json.dumps(dict(backing.by_level)),
+        state.model_dump_json(),
+        state.version,
+        state.updated_at,
+    )
+
+
+_NEED_COLUMNS = "state, authority_count, authorities_by_level"
+
+
+def _need(row: Any) -> NeedOut:
+    data = json.loads(row["state"])
+    data["authority_count"] = row["authority_count"]
+    data["authorities_by_level"] = json.loads(row["authorities_by_level"])
+    return NeedOut.model_validate(data)
+
+
+def stored_backing(need: NeedOut) -> rules.Backing:
+    return rules.Backing(need.authority_count, {k.value: n for k, n in need.authorities_by_level.items()})
+
+
+def need_state(need: NeedOut) -> NeedState:
+    return NeedState.model_validate(need.model_dump(exclude={"authority_count", "authorities_by_level"}))
+
+
+async def get_need(conn: Connection, need_id: str, *, for_update: bool = False) -> NeedOut | None:
+    row = await conn.fetchrow(
+        f"SELECT {_NEED_COLUMNS} FROM needs.needs WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        need_id,
+    )
+    return _need(row) if row else None
+
+
+async def open_needs_backed_by(conn: Connection, group_id: str) -> list[NeedOut]:
+    """The open needs the group owns or co-signs, locked until the transaction ends."""
+    rows = await conn.fetch(
+        f"SELECT {_NEED_COLUMNS} FROM needs.needs WHERE status = 'open' "
+        "AND (buyer_group_id = $1 OR cosigners @> ARRAY[$1::uuid]) ORDER BY id FOR UPDATE",
+        group_id,
+    )
+    return [_need(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class NeedFilter:
+    focus_area: str | None = None
+    procedure: str | None = None
+    cpv: str | None = None
+    region: str | None = None
+    terms: Sequence[str] = ()
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_open_needs(conn: Connection, f: NeedFilter, limit: int) -> list[tuple[NeedOut, datetime]]:
+    """Open needs matching f, newest first (published_at, then id), at most limit."""
+    where = ["status = 'open'"]
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if f.focus_area is not None:
+        where.append(f"focus_area = {arg(f.focus_area)}")
+    if f.procedure is not None:
+        where.append(f"procedure = {arg(f.procedure)}")
+    if f.cpv is not None:
+        where.append(f"cpv_with_ancestors @> ARRAY[{arg(f.cpv)}::text]")
+    if f.region is not None:
+        # A need covers the region when one of its regions lies within it or contains it.
+        inside = f"regions_with_parents @> ARRAY[{arg(f.region)}::text]"
+        around = f"regions && {arg(rules.region_with_parents(f.region))}::text[]"
+        where.append(f"({inside} OR {around})")
+    for term in f.terms:
+        where.append(f"search_text LIKE {arg(_like(term))}")
+    if f.after is not None:
+        at, ident = f.after
+        where.append(f"(published_at, id) < ({arg(at)}, {arg(ident)})")
+    rows = await conn.fetch(
+        f"SELECT {_NEED_COLUMNS}, published_at FROM needs.needs WHERE {' AND '.join(where)} "
+        f"ORDER BY published_at DESC, id DESC LIMIT {arg(limit)}",
+        *args,
+    )
+    return [(_need(r), r["published_at"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    need: NeedOut
+    branches: list[str]
+    words: list[str]
+
+
+async def similar_candidates(
+    conn: Connection, need_id: str, owner: str, branches: Sequence[str], words: Sequence[str], limit: int
+) -> list[Candidate]:
+    """Open needs of other groups that share a CPV branch or a significant word with a need."""
+    rows = await conn.fetch(
+        f"SELECT {_NEED_COLUMNS}, cpv_branches, words FROM needs.needs "
+        "WHERE status = 'open' AND id <> $1 AND buyer_group_id <> $2 "
+        "AND (cpv_branches && $3::text[] OR words && $4::text[]) "
+        "ORDER BY published_at DESC, id DESC LIMIT $5",
+        need_id,
+        owner,
+        list(branches),
+        list(words),
+        limit,
+    )
+    return [Candidate(_need(r), list(r["cpv_branches"]), list(r["words"])) for r in rows]
+
+
+async def branches_and_words(conn: Connection, need_id: str) -> tuple[list[str], list[str]]:
+    row = await conn.fetchrow("SELECT cpv_branches, words FROM needs.needs WHERE id = $1", need_id)
+    return (list(row["cpv_branches"]), list(row["words"])) if row else ([], [])

@@ -1,35 +1,166 @@
-"""HTTP routes of the notifier service."""
+"""HTTP routes of the notifier: the in-app inbox, unsubscribe links, and running digests."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from typing import Any
+import html
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
-from services.infra.auth import PrincipalDep
+from services.contracts.vocab import Language
+from services.infra.auth import OperatorDep, PrincipalDep
+from services.infra.errors import NotFound
 from services.infra.http import RuntimeDep
-from services.notifier import repository
+from services.notifier import mail, render, repository
+from services.notifier.delivery import DeliveryWorker
 
-router = APIRouter(prefix="/v1", tags=["inbox"])
+router = APIRouter(prefix="/v1")
+
+
+class InboxMatch(BaseModel):
+    id: str
+    version: int
+    score: float
+    status: str = Field(description="active, or withdrawn (no longer a match)")
+    need_id: str
+    supplier_id: str
 
 
 class InboxAlert(BaseModel):
-    id: str
+    id: str = Field(description="The alert thread; a match's updates fold into it")
     read: bool
+    status: str = Field(description="active or withdrawn")
     created_at: datetime
-    alert: dict[str, Any]
+    updated_at: datetime
+    match: InboxMatch
+    need: dict[str, Any]
+    supplier: dict[str, Any]
+    explanation: dict[str, Any]
+    summary: str = Field(description="Why it matches, in plain words, in the recipient's language")
 
 
-@router.get("/inbox", summary="The caller's alerts, newest first")
+@router.get(
+    "/inbox",
+    tags=["inbox"],
+    summary="The caller's alerts, newest first",
+    description="Alerts at or above the caller's min_score; withdrawn matches stay, marked withdrawn.",
+)
 async def get_inbox(
-    principal: PrincipalDep, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=200)
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    limit: int = Query(50, ge=1, le=500),
+    unread: bool = Query(False, description="Only unread alerts"),
 ) -> list[InboxAlert]:
     async with runtime.pool.acquire() as conn:
-        rows = await repository.inbox(conn, principal.name, limit)
+        rows = await repository.inbox(conn, principal.name, limit, unread)
+        known = await repository.recipients(conn, [principal.name])
+    recipient = known.get(principal.name)
+    language = recipient.alerts.language if recipient else Language.sv
     return [
-        InboxAlert(id=r["id"], read=r["read"], created_at=r["created_at"], alert=json.loads(r["body"]))
-        for r in rows
+        InboxAlert(
+            id=row["alert_id"],
+            read=row["read"],
+            status=view.status,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            match=InboxMatch(
+                id=view.match_id,
+                version=view.version,
+                score=view.score,
+                status=view.status,
+                need_id=view.need_id,
+                supplier_id=view.supplier_id,
+            ),
+            need={"id": view.need_id, "title": view.need_title},
+            supplier={"id": view.supplier_id, "name": view.supplier_name},
+            explanation=view.explanation.model_dump(mode="json"),
+            summary=render.explain(view, language),
+        )
+        for row, view in rows
     ]
+
+
+async def _mark(principal: str, runtime: Any, alert_id: str, read: bool) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        if not await repository.mark_read(conn, principal, alert_id, read):
+            raise NotFound(f"no alert {alert_id} in your inbox")
+    return {"id": alert_id, "read": read}
+
+
+@router.post("/inbox/{alert_id}/read", tags=["inbox"], summary="Mark an alert read")
+async def mark_read(alert_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return await _mark(principal.name, runtime, alert_id, True)
+
+
+@router.post("/inbox/{alert_id}/unread", tags=["inbox"], summary="Mark an alert unread again")
+async def mark_unread(alert_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return await _mark(principal.name, runtime, alert_id, False)
+
+
+_UNSUBSCRIBED = {
+    Language.sv: "Du får inte längre e-post från Innomatch på {email}.",
+    Language.en: "You will no longer receive e-mail from Innomatch at {email}.",
+}
+
+
+async def _unsubscribe(request: Request, runtime: Any, token: str) -> HTMLResponse:
+    secret = runtime.settings.token_secret.get_secret_value()
+    found = mail.read_unsubscribe_token(secret, token)
+    if found is None:
+        return HTMLResponse("<p>This unsubscribe link is not valid.</p>", status_code=400)
+    principal, email = found
+    async with runtime.pool.acquire() as conn:
+        await repository.unsubscribe_email(conn, principal, email)
+        recipient = (await repository.recipients(conn, [principal])).get(principal)
+    language = recipient.alerts.language if recipient else Language.sv
+    text = _UNSUBSCRIBED[language].format(email=email)
+    return HTMLResponse(f"<!doctype html><p>{html.escape(text)}</p>")
+
+
+@router.get(
+    "/unsubscribe",
+    tags=["e-mail"],
+    summary="Turn e-mail alerts off (the link in every alert e-mail)",
+    response_class=HTMLResponse,
+)
+async def unsubscribe(
+    request: Request, runtime: RuntimeDep, token: str = Query(max_length=2000)
+) -> HTMLResponse:
+    return await _unsubscribe(request, runtime, token)
+
+
+@router.post(
+    "/unsubscribe",
+    tags=["e-mail"],
+    summary="One-click unsubscribe (RFC 8058, List-Unsubscribe-Post)",
+    response_class=HTMLResponse,
+)
+async def unsubscribe_one_click(
+    request: Request, runtime: RuntimeDep, token: str = Query(max_length=2000)
+) -> HTMLResponse:
+    return await _unsubscribe(request, runtime, token)
+
+
+class DigestRun(BaseModel):
+    at: datetime | None = Field(default=None, description="Run as if it were this time (default: now)")
+
+
+@router.post(
+    "/digests/run",
+    tags=["operations"],
+    summary="Make the digests that are due now (or at `at`)",
+    description=(
+        "Digests are made by the service on schedule (INNOMATCH_NOTIFIER_DIGEST_TIME, Europe/Stockholm); "
+        "this makes the due ones at once. A digest already made for a period is never made again."
+    ),
+)
+async def run_digests(
+    _: OperatorDep, request: Request, body: Annotated[DigestRun | None, Body()] = None
+) -> dict[str, Any]:
+    worker: DeliveryWorker = request.app.state.delivery_worker
+    at = body.at if body and body.at else datetime.now(UTC)
+    made = await worker.run_digests(at)
+    return {"digests": made}

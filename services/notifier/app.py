@@ -4,20 +4,52 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.contracts.topics import SUPPLIERS
+from services.contracts.topics import BUYER_GROUPS, MATCHES, NEEDS, SUPPLIERS
 from services.infra.http import create_service_app
 from services.infra.runtime import Runtime
 from services.infra.settings import Settings
 from services.notifier.api import router
-from services.notifier.handlers import on_supplier_event
+from services.notifier.delivery import DeliveryWorker
+from services.notifier.handlers import Handlers
+from services.notifier.metrics import NotifierMetrics
 
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("notifier", settings)
-    runtime.consume(SUPPLIERS, on_supplier_event)
-    return create_service_app(
+    metrics = NotifierMetrics(runtime.metrics)
+    handlers = Handlers(metrics, smtp=settings.smtp_url is not None)
+
+    # A consumer group per topic: members of one group subscribed to different topics make
+    # every start a cascade of rebalances (each pauses all consumption for seconds), and
+    # the order of events across topics does not matter to the handlers anyway.
+    def group(topic: str) -> str:
+        return f"{settings.kafka_group_prefix}-notifier-{topic.split('.')[1]}"
+
+    runtime.consume(SUPPLIERS, handlers.on_supplier_event, group_id=group(SUPPLIERS))
+    runtime.consume(BUYER_GROUPS, handlers.on_buyer_group_event, group_id=group(BUYER_GROUPS))
+    runtime.consume(NEEDS, handlers.on_need_event, group_id=group(NEEDS))
+    runtime.consume(MATCHES, batch_handler=handlers.on_match_events, group_id=group(MATCHES))
+
+    worker: DeliveryWorker | None = None
+
+    async def deliver() -> None:
+        assert worker is not None
+        await worker.run()
+
+    async def open_worker() -> None:
+        nonlocal worker
+        worker = DeliveryWorker(runtime.pool, settings, metrics)
+        app.state.delivery_worker = worker
+
+    runtime.before_consuming.append(open_worker)
+    runtime.background.append(deliver)
+    app = create_service_app(
         runtime,
         title="Innomatch notifier",
-        description="Delivers match alerts by webhook, e-mail and the in-app inbox.",
+        description=(
+            "Delivers match alerts by signed webhook, e-mail and the in-app inbox, instantly or "
+            "in daily/weekly digests, and publishes the audit trail on innomatch.alerts.v1."
+        ),
         routers=[router],
     )
+    return app

@@ -1,15 +1,177 @@
-"""Event handlers of the notifier: learn each recipient's alert settings."""
+"""Event handlers of the notifier: learn recipients, needs and matches, and turn each match
+into alert threads (the inbox) and push deliveries, in the consumer's transaction.
+
+Events of different topics arrive in any order. A match whose need is not known yet is
+kept, and its buyer-group alerts are made when the need arrives; a delivery to a recipient
+whose settings are not known yet waits (state `waiting`) and is routed when they arrive.
+"""
 
 from __future__ import annotations
 
-from services.contracts.events import SupplierEvent, SupplierRemoved
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.contracts.events import (
+    BuyerGroupEvent,
+    MatchEvent,
+    NeedEvent,
+    SupplierEvent,
+    SupplierRemoved,
+    alert_id,
+)
+from services.contracts.vocab import AlertMode, supplier_types
 from services.infra.db import Connection
-from services.notifier import repository
+from services.notifier import policy, repository
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.repository import MatchRow, NeedRow, NewDelivery
 
 
-async def on_supplier_event(conn: Connection, event: SupplierEvent) -> None:
-    principal = f"supplier:{event.subject}"
-    if isinstance(event, SupplierRemoved):
-        await repository.delete_recipient(conn, principal)
-    else:
-        await repository.upsert_recipient(conn, principal, event.data.version, event.data.alerts)
+@dataclass
+class Handlers:
+    metrics: NotifierMetrics
+    smtp: bool  # e-mail is a channel only when an SMTP server is configured
+
+    async def on_supplier_event(self, conn: Connection, event: SupplierEvent) -> None:
+        principal = f"supplier:{event.subject}"
+        await repository.lock_routing(conn, exclusive=True)
+        if isinstance(event, SupplierRemoved):
+            await repository.erase_recipient(conn, principal)
+            return
+        s = event.data
+        types = sorted(supplier_types(s.size, s.company_type, s.founded_year, datetime.now(UTC).year))
+        if await repository.upsert_recipient(
+            conn,
+            principal,
+            kind="supplier",
+            version=s.version,
+            alerts=s.alerts,
+            name=s.name,
+            supplier_types=types,
+        ):
+            await self._settings_changed(conn, principal, s.alerts.mode)
+
+    async def on_buyer_group_event(self, conn: Connection, event: BuyerGroupEvent) -> None:
+        g = event.data
+        principal = f"buyer_group:{g.id}"
+        await repository.lock_routing(conn, exclusive=True)
+        if await repository.upsert_recipient(
+            conn, principal, kind="buyer_group", version=g.version, alerts=g.alerts, name=g.name
+        ):
+            await self._settings_changed(conn, principal, g.alerts.mode)
+
+    async def on_need_event(self, conn: Connection, event: NeedEvent) -> None:
+        await repository.lock_routing(conn, exclusive=True)
+        if not await repository.upsert_need(conn, event.data):
+            return
+        # Matches that arrived before the need (or new co-signers) get their group alerts now.
+        matches = await repository.matches_of_need(conn, event.data.id)
+        if matches:
+            await self._fan_out(conn, matches)
+
+    async def on_match_events(self, conn: Connection, events: list[MatchEvent]) -> None:
+        """A polled batch at once: a need's matches arrive together, and set-based statements
+        apply them for a fraction of the per-event cost."""
+        await repository.lock_routing(conn, exclusive=False)
+        latest: dict[str, MatchEvent] = {}
+        for event in events:
+            seen = latest.get(event.data.id)
+            if seen is None or event.data.version > seen.data.version:
+                latest[event.data.id] = event
+        rows = await repository.upsert_matches(conn, [(e.data, e.time) for e in latest.values()])
+        withdrawn = [r.id for r in rows if not r.active]
+        if withdrawn:
+            await repository.withdraw(conn, withdrawn)
+        active = [r for r in rows if r.active]
+        if active:
+            await self._fan_out(conn, active)
+
+    async def _settings_changed(self, conn: Connection, principal: str, mode: AlertMode) -> None:
+        held = await repository.waiting(conn, principal)
+        if held:
+            await self._route_held(conn, principal, held)
+        released = await repository.release_digest(conn, principal) if mode == AlertMode.instant else 0
+        if held or released:
+            await repository.wake_worker(conn)
+
+    async def _route_held(self, conn: Connection, principal: str, held: list[Any]) -> None:
+        """Route the deliveries that waited for the recipient's settings."""
+        recipient = (await repository.recipients(conn, [principal]))[principal]
+        routes: list[tuple[str, str, str | None]] = []
+        for row in held:
+            chosen = policy.route(
+                recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
+            )
+            chosen = chosen or policy.Route(policy.SKIPPED, "not_configured")
+            if chosen.state == policy.SUPPRESSED and chosen.reason:
+                self.metrics.suppress(chosen.reason)
+            routes.append((row["id"], chosen.state, chosen.reason))
+        await repository.set_routes(conn, routes)
+
+    async def _fan_out(self, conn: Connection, matches: list[MatchRow]) -> None:
+        known_needs = await repository.needs(conn, [m.need_id for m in matches])
+        plan = [(m, _principals(m, known_needs.get(m.need_id))) for m in matches]
+        recipients = await repository.recipients(conn, [p for _, ps in plan for p in ps])
+        threads: list[tuple[str, str, str]] = []
+        deliveries: list[NewDelivery] = []
+        for m, principals in plan:
+            for principal in principals:
+                threads.append((alert_id(principal, m.id, "inbox"), principal, m.id))
+                for channel in policy.CHANNELS:
+                    chosen = policy.route(
+                        recipients.get(principal), channel, m.score, active=m.active, smtp=self.smtp
+                    )
+                    if chosen is not None:
+                        deliveries.append(
+                            NewDelivery(
+                                id=alert_id(principal, m.id, channel),
+                                principal=principal,
+                                channel=channel,
+                                match_id=m.id,
+                                match_version=m.version,
+                                score=m.score,
+                                state=chosen.state,
+                                reason=chosen.reason,
+                                event_time=m.event_time,
+                            )
+                        )
+        opened = await repository.add_threads(conn, threads)
+        written = await repository.put_deliveries(conn, deliveries)
+        if any(state == policy.QUEUED for state, _ in written):
+            await repository.wake_worker(conn)
+        # Counted in the transaction: a rollback that replays the batch may count twice, which
+        # a counter tolerates better than missing a suppression.
+        for state, reason in written:
+            if state == policy.SUPPRESSED and reason:
+                self.metrics.suppress(reason)
+        by_id = {m.id: m for m in matches}
+        self._count_inbox(opened, by_id, recipients)
+        self._count_suppliers(opened, by_id, recipients)
+
+    def _count_inbox(
+        self, opened: list[tuple[str, str]], by_id: dict[str, MatchRow], known: dict[str, policy.Recipient]
+    ) -> None:
+        shown = 0
+        for principal, match in opened:
+            recipient = known.get(principal)
+            threshold = recipient.alerts.min_score if recipient else 0.5
+            if by_id[match].score >= threshold:
+                shown += 1
+        if shown:
+            self.metrics.delivered("inbox", shown)
+
+    def _count_suppliers(
+        self, opened: list[tuple[str, str]], by_id: dict[str, MatchRow], known: dict[str, policy.Recipient]
+    ) -> None:
+        for principal, match in opened:
+            if not principal.startswith("buyer_group:"):
+                continue
+            supplier = known.get(f"supplier:{by_id[match].supplier_id}")
+            for kind in supplier.supplier_types if supplier else ():
+                self.metrics.alerted_suppliers.labels(self.metrics.service, kind).inc()
+
+
+def _principals(match: MatchRow, need: NeedRow | None) -> list[str]:
+    """Who hears of a match: the need's buyer groups (once the need is known) and the supplier."""
+    groups = [f"buyer_group:{g}" for g in need.groups()] if need is not None else []
+    return [*groups, f"supplier:{match.supplier_id}"]

@@ -30,6 +30,7 @@ from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
 from services.infra.http import RuntimeDep
 from services.infra.ratelimit import RateLimiter
+from services.infra.webhooks import validate_webhook_setting
 from services.suppliers import profile, repository
 from services.suppliers.models import (
     PATCH_EXAMPLE,
@@ -105,6 +106,7 @@ async def register(
     state = SupplierState(
         id=str(uuid.uuid4()), version=1, created_at=now, updated_at=now, **body.model_dump()
     )
+    await validate_webhook_setting(state.alerts.webhook_url, runtime.settings)
     event = new_event(SupplierRegistered, source=SOURCE, subject=state.id, data=state)
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -160,6 +162,8 @@ async def patch_supplier(
     async with runtime.pool.acquire() as conn, conn.transaction():
         state = await _locked(conn, ident, if_match)
         changed = profile.apply_patch(state, body, datetime.now(UTC))
+        if changed is not None and changed.alerts.webhook_url != state.alerts.webhook_url:
+            await validate_webhook_setting(changed.alerts.webhook_url, runtime.settings)
         if changed is not None:
             await repository.update(conn, changed)
             event = new_event(SupplierUpdated, source=SOURCE, subject=ident, data=changed)

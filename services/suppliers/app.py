@@ -11,6 +11,7 @@ from services.infra.http import create_service_app
 from services.infra.ratelimit import RateLimiter
 from services.infra.runtime import Runtime
 from services.infra.settings import Settings
+from services.suppliers import kpis
 from services.suppliers.api import router
 
 
@@ -22,6 +23,7 @@ async def _warm_cpv_index() -> None:
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("suppliers", settings)
     runtime.before_consuming.append(_warm_cpv_index)
+    kpis.install(runtime)
     app = create_service_app(
         runtime,
         title="Innomatch suppliers",

@@ -14,6 +14,9 @@ from services.contracts.events import (
     AlertFailed,
     AlertSettings,
     AlertState,
+    BuyerGroupCreated,
+    BuyerGroupState,
+    BuyerGroupUpdated,
     Capabilities,
     CloudEvent,
     MatchExplanation,
@@ -100,6 +103,21 @@ def need_state(**changes: Any) -> NeedState:
     return NeedState.model_validate(fields | changes)
 
 
+def group_state(**changes: Any) -> BuyerGroupState:
+    fields: dict[str, Any] = {
+        "id": GROUP_ID,
+        "name": "Elektrifierade transporter",
+        "focus_area": "transport",
+        "member_authority_ids": ["a1", "a2"],
+        "authority_levels": ["local", "regional"],
+        "alerts": AlertSettings(email="samordnare@region.se", mode="daily"),
+        "version": 1,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return BuyerGroupState.model_validate(fields | changes)
+
+
 def match_state(**changes: Any) -> MatchState:
     fields: dict[str, Any] = {
         "id": match_id(NEED_ID, SUPPLIER_ID),
@@ -148,6 +166,8 @@ EXAMPLES: list[tuple[type[CloudEvent[Any]], BaseModel]] = [
     (NeedPublished, need_state()),
     (NeedUpdated, need_state(version=2)),
     (NeedClosed, need_state(version=3, status="closed", closed_reason="Avslutad dialog")),
+    (BuyerGroupCreated, group_state()),
+    (BuyerGroupUpdated, group_state(version=2, member_authority_ids=["a1"])),
     (MatchFound, match_state()),
     (MatchUpdated, match_state(version=2, score=0.9)),
     (MatchWithdrawn, match_state(version=3, status="withdrawn")),
@@ -180,6 +200,8 @@ def test_every_type_has_an_example_and_a_topic() -> None:
     assert sorted(EVENT_TYPES) == [
         "alert.delivered",
         "alert.failed",
+        "buyer_group.created",
+        "buyer_group.updated",
         "match.found",
         "match.updated",
         "match.withdrawn",

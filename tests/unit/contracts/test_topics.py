@@ -5,6 +5,7 @@ def test_topic_names() -> None:
     assert topics.ALL_TOPICS == (
         "innomatch.suppliers.v1",
         "innomatch.needs.v1",
+        "innomatch.buyer-groups.v1",
         "innomatch.matches.v1",
         "innomatch.alerts.v1",
     )

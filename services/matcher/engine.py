@@ -1,0 +1,186 @@
+"""The matching engine: pure, in memory, no I/O.
+
+It holds every supplier and the open needs, and ranks in both directions: a need against all
+suppliers, a supplier against all open needs. The index scores whole populations at once;
+the best rows are rescored with `scoring.score_pair`, which gives the exact score and the
+explanation. Ties are broken by id, so the same inputs always give the same ranking.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import numpy as np
+
+from services.contracts.events import NeedState, SupplierState
+from services.contracts.vocab import NeedStatus, supplier_types
+from services.matcher import text
+from services.matcher.index import Floats, Mask, NeedIndex, Rows, SupplierIndex
+from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
+
+DEFAULT_THRESHOLD = 0.35
+# A supplier's text is represented by its strongest terms: the weak tail adds little to a
+# cosine and much to the index (a million suppliers).
+SUPPLIER_TERMS = 48
+DEFAULT_TOP_K = 50
+# The index computes in floating point and the exact score is rounded to 4 decimals: rows
+# this close below a cut are rescored too, so none is lost to rounding.
+_MARGIN = 1e-3
+
+
+def _cpv_labels(codes: tuple[str, ...]) -> str:
+    from services.contracts.cpv import cpv_lookup
+
+    out = []
+    for code in codes:
+        entry = cpv_lookup(code)
+        if entry is not None:
+            out += [entry.label_sv, entry.label_en]
+    return " ".join(out)
+
+
+def _strongest(vector: dict[str, float], n: int) -> dict[str, float]:
+    """The n heaviest terms, their weights at half precision (as the index stores them)."""
+    kept = sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n]
+    return {term: float(np.float16(weight)) for term, weight in kept}
+
+
+def supplier_profile(state: SupplierState, this_year: int) -> SupplierProfile:
+    caps = state.capabilities
+    # Interned: a million profiles share a few thousand code strings.
+    cpv = tuple(sys.intern(c) for c in caps.cpv_codes)
+    # The CPV labels, in both languages, bridge a Swedish text and an English one.
+    words = f"{state.name} {caps.description} {' '.join(caps.keywords)} {_cpv_labels(cpv)}"
+    return SupplierProfile(
+        id=state.id,
+        cpv=cpv,
+        regions=tuple(sys.intern(r) for r in caps.regions),
+        trl=caps.trl,
+        focus_areas=frozenset(a.value for a in caps.focus_areas),
+        types=frozenset(
+            t.value for t in supplier_types(state.size, state.company_type, state.founded_year, this_year)
+        ),
+        vector=_strongest(text.vector(words), SUPPLIER_TERMS),
+    )
+
+
+def need_profile(state: NeedState) -> NeedProfile:
+    cpv = tuple(state.cpv_codes)
+    source = f"{state.title} {state.description}"
+    return NeedProfile(
+        id=state.id,
+        cpv=cpv,
+        regions=tuple(state.regions),
+        min_trl=state.min_trl,
+        focus_area=state.focus_area.value,
+        preferred_types=frozenset(t.value for t in state.preferred_supplier_types),
+        vector={t: float(np.float16(w)) for t, w in text.vector(f"{source} {_cpv_labels(cpv)}").items()},
+        source_text=source,
+    )
+
+
+class MatchEngine:
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        top_k: int = DEFAULT_TOP_K,
+        this_year: int | None = None,
+    ) -> None:
+        self.threshold = threshold
+        self.top_k = top_k
+        self.this_year = this_year or datetime.now(UTC).year
+        self.suppliers = SupplierIndex()
+        self.needs = NeedIndex()
+
+    # --- keeping the index current -------------------------------------------------------
+
+    def upsert_supplier(self, state: SupplierState) -> SupplierProfile:
+        profile = supplier_profile(state, self.this_year)
+        self.suppliers.add(profile)
+        if self.suppliers.needs_compaction():
+            self.suppliers = self.suppliers.rebuilt()
+        return profile
+
+    def trim(self) -> None:
+        """Give back memory kept for growth, after loading many profiles at once."""
+        self.suppliers.trim()
+        self.needs.trim()
+
+    def remove_supplier(self, supplier_id: str) -> None:
+        self.suppliers.remove(supplier_id)
+
+    def upsert_need(self, state: NeedState) -> NeedProfile | None:
+        """Index an open need (a closed one is removed); the profile, or None when closed."""
+        if state.status != NeedStatus.open:
+            self.remove_need(state.id)
+            return None
+        profile = need_profile(state)
+        self.needs.add(profile)
+        if self.needs.needs_compaction():
+            self.needs = self.needs.rebuilt()
+        return profile
+
+    def remove_need(self, need_id: str) -> None:
+        self.needs.remove(need_id)
+
+    def need(self, need_id: str) -> NeedProfile | None:
+        return self.needs.profiles.get(need_id)
+
+    def supplier(self, supplier_id: str) -> SupplierProfile | None:
+        row = self.suppliers.row_of.get(supplier_id)
+        return None if row is None else self.suppliers.profile(row)
+
+    # --- ranking ---------------------------------------------------------------------------
+
+    def _candidates(self, score: Floats, eligible: Mask, limit: int | None) -> Rows:
+        rows = np.flatnonzero(eligible & (score >= self.threshold - _MARGIN))
+        if limit is not None and len(rows) > limit:
+            kth = np.partition(score[rows], len(rows) - limit)[len(rows) - limit]
+            rows = rows[score[rows] >= kth - _MARGIN]
+        return rows
+
+    def rank_suppliers(self, need: str | NeedProfile, limit: int | None = None) -> list[Scored]:
+        """Suppliers matching a need, best first, at most `limit` (default top_k)."""
+        profile = self.need(need) if isinstance(need, str) else need
+        if profile is None or not len(self.suppliers):
+            return []
+        limit = limit or self.top_k
+        score, eligible = self.suppliers.scores(profile)
+        scored = [
+            score_pair(profile, self.suppliers.profile(int(row)), self.threshold)
+            for row in self._candidates(score, eligible, limit)
+        ]
+        hits = sorted((s for s in scored if s.eligible), key=lambda s: (-s.score, s.supplier_id))
+        return hits[:limit]
+
+    def set_cut(self, need_id: str, score: float) -> None:
+        """Record the score a supplier must reach to enter the need's top K (0: it has room)."""
+        row = self.needs.row_of.get(need_id)
+        if row is not None:
+            self.needs.cut.data[row] = score
+
+    def rank_needs(
+        self, supplier: str | SupplierProfile, limit: int | None = None, *, within_top_k: bool = False
+    ) -> list[Scored]:
+        """Open needs a supplier matches, best first (all of them unless `limit`).
+
+        With `within_top_k`, only needs whose top K the supplier would enter (see `set_cut`).
+        """
+        profile = self.supplier(supplier) if isinstance(supplier, str) else supplier
+        if profile is None or not len(self.needs):
+            return []
+        score, eligible = self.needs.scores(profile)
+        if within_top_k:
+            eligible &= score >= self.needs.cut.view() - _MARGIN
+        scored = [
+            score_pair(self.needs.profiles[self.needs.ids[int(row)]], profile, self.threshold)
+            for row in self._candidates(score, eligible, limit)
+        ]
+        hits = sorted((s for s in scored if s.eligible), key=lambda s: (-s.score, s.need_id))
+        return hits[:limit] if limit else hits
+
+    def explain(self, need: NeedProfile, supplier_id: str) -> Scored | None:
+        """The pair's score and explanation, also when it is no match; None without the supplier."""
+        supplier = self.supplier(supplier_id)
+        return None if supplier is None else score_pair(need, supplier, self.threshold)

@@ -1,0 +1,190 @@
+"""How one supplier scores against one need, and why: the reference formula.
+
+Score = 0.45 CPV + 0.35 text + 0.10 focus area + 0.10 supplier type, each component in [0, 1]:
+
+- CPV: for each of the need's codes, the closest of the supplier's codes through the CPV
+  hierarchy (same code 1.0; parent or child 0.9 down to 0.6 with distance; otherwise the
+  deepest shared level: category 0.7, class 0.55, group 0.35, division 0.15). The best fit
+  counts 60 %, covering all of the need's codes 40 %.
+- text: cosine similarity of the two texts as tf-idf vectors (see `text.vector`), where
+  0.35 or more counts as a full match: two short texts about the same thing rarely share more.
+- focus area: 1 when the supplier works in the need's focus area.
+- supplier type: 1 when the need prefers no type or the supplier is one it prefers.
+
+Hard constraints are never traded against the score: the supplier must serve a region of the
+need (NUTS containment either way; `SE` covers all) and reach the need's minimum TRL.
+
+The vectorised index (`index.py`) computes the same numbers for a whole population at once;
+this module is the definition, and makes the explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from services.contracts.cpv import cpv_lookup
+from services.contracts.events import MatchExplanation, SharedCpv
+from services.contracts.nuts import all_nuts
+from services.matcher import text
+
+WEIGHTS = {"cpv": 0.45, "text": 0.35, "focus_area": 0.10, "supplier_type": 0.10}
+TEXT_SATURATION = 0.35
+# A need's codes: the best fit and the coverage of all of them.
+CPV_BEST_SHARE = 0.6
+# Shared CPV codes at least this similar are named in the explanation.
+CPV_RELATED = 0.35
+MATCHED_TERMS_SHOWN = 8
+COMMON_LEVEL_SIMILARITY = {2: 0.15, 3: 0.35, 4: 0.55, 5: 0.7}
+_LEVEL_NAMES = {2: "same division", 3: "same group", 4: "same class", 5: "same category"}
+
+
+def significant(code8: str) -> str:
+    """The digits of a CPV code that mean something: 45230000 -> 4523 (at least the division)."""
+    stripped = code8.rstrip("0")
+    return stripped if len(stripped) >= 2 else code8[:2]
+
+
+def lineage_similarity(gap: int) -> float:
+    """Similarity of a code and its ancestor or descendant `gap` levels away."""
+    return max(0.6, 0.9 - 0.1 * (gap - 1))
+
+
+def cpv_similarity(a: str, b: str) -> tuple[float, str]:
+    """Similarity of two CPV codes through the hierarchy, and the relation in words."""
+    sa, sb = significant(a), significant(b)
+    if sa == sb:
+        return 1.0, "same code"
+    if sb.startswith(sa) or sa.startswith(sb):
+        return lineage_similarity(abs(len(sa) - len(sb))), "parent or child"
+    common = 0
+    for x, y in zip(sa, sb, strict=False):
+        if x != y:
+            break
+        common += 1
+    level = min(common, 5)
+    return COMMON_LEVEL_SIMILARITY.get(level, 0.0), _LEVEL_NAMES.get(level, "")
+
+
+def cpv_component(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> float:
+    if not need_codes or not supplier_codes:
+        return 0.0
+    best = [max(cpv_similarity(n, s)[0] for s in supplier_codes) for n in need_codes]
+    return CPV_BEST_SHARE * max(best) + (1 - CPV_BEST_SHARE) * sum(best) / len(best)
+
+
+@cache
+def _nuts_codes() -> tuple[str, ...]:
+    return tuple(region.code for region in all_nuts())
+
+
+@cache
+def related_regions(code: str) -> tuple[str, ...]:
+    """The NUTS codes that contain `code` or lie within it (itself included)."""
+    return tuple(c for c in _nuts_codes() if c.startswith(code) or code.startswith(c))
+
+
+def regions_overlap(supplier: tuple[str, ...], need: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first (supplier region, need region) pair that overlaps, or None."""
+    for n in need:
+        for s in supplier:
+            if s.startswith(n) or n.startswith(s):
+                return s, n
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierProfile:
+    """What the matcher knows of a supplier: no contact data, nothing it does not score on."""
+
+    id: str
+    cpv: tuple[str, ...]
+    regions: tuple[str, ...]
+    trl: int
+    focus_areas: frozenset[str]
+    types: frozenset[str]
+    vector: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedProfile:
+    id: str
+    cpv: tuple[str, ...]
+    regions: tuple[str, ...]
+    min_trl: int
+    focus_area: str
+    preferred_types: frozenset[str]
+    vector: dict[str, float]
+    source_text: str  # title and description, for the words shown in explanations
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    need_id: str
+    supplier_id: str
+    score: float
+    eligible: bool
+    explanation: MatchExplanation
+    why_not: str | None = None
+
+
+def _shared_cpv(need: NeedProfile, supplier: SupplierProfile) -> list[SharedCpv]:
+    related: dict[str, float] = {}
+    for n in need.cpv:
+        sims = sorted(((cpv_similarity(n, s)[0], s) for s in supplier.cpv), key=lambda p: (-p[0], p[1]))
+        if sims and sims[0][0] >= CPV_RELATED:
+            sim, code = sims[0]
+            related[code] = max(related.get(code, 0.0), sim)
+    shared = []
+    for code in sorted(related, key=lambda c: (-related[c], c)):
+        entry = cpv_lookup(code)
+        if entry is not None:
+            shared.append(SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en))
+    return shared
+
+
+def _text(need: NeedProfile, supplier: SupplierProfile) -> tuple[float, list[str]]:
+    a, b = need.vector, supplier.vector
+    shared = a.keys() & b.keys()
+    if not shared:
+        return 0.0, []
+    cosine = sum(a[t] * b[t] for t in shared)
+    best = sorted(shared, key=lambda t: (-a[t] * b[t], t))[:MATCHED_TERMS_SHOWN]
+    return min(1.0, cosine / TEXT_SATURATION), best
+
+
+def score_pair(need: NeedProfile, supplier: SupplierProfile, threshold: float) -> Scored:
+    """The score of the pair, whether it is a match, and the explanation either way."""
+    parts = {
+        "cpv": cpv_component(need.cpv, supplier.cpv),
+        "text": 0.0,
+        "focus_area": 1.0 if need.focus_area in supplier.focus_areas else 0.0,
+        "supplier_type": 1.0 if not need.preferred_types or need.preferred_types & supplier.types else 0.0,
+    }
+    parts["text"], matched = _text(need, supplier)
+    score = round(min(1.0, sum(WEIGHTS[k] * v for k, v in parts.items())), 4)
+
+    overlap = regions_overlap(supplier.regions, need.regions)
+    if overlap is not None:
+        region = f"serves {overlap[0]}, the need is in {overlap[1]}"
+    else:
+        region = f"serves {', '.join(supplier.regions)}, the need is in {', '.join(need.regions)}: no overlap"
+    trl_ok = supplier.trl >= need.min_trl
+    trl = f"TRL {supplier.trl} {'meets' if trl_ok else 'is below'} the required {need.min_trl}"
+    surface = text.first_surface_forms(need.source_text, matched)
+    explanation = MatchExplanation(
+        components={k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()},
+        shared_cpv=_shared_cpv(need, supplier),
+        matched_terms=sorted({surface.get(t, t) for t in matched}),
+        region_verdict=region,
+        trl_verdict=trl,
+    )
+    why_not = None
+    if overlap is None:
+        why_not = f"region: {region}"
+    elif not trl_ok:
+        why_not = f"maturity: {trl}"
+    elif score < threshold:
+        weakest = min(parts, key=lambda k: (WEIGHTS[k] * parts[k], k))
+        why_not = f"score {score:.2f} is below the threshold {threshold:.2f}; weakest component: {weakest}"
+    return Scored(need.id, supplier.id, score, why_not is None, explanation, why_not)

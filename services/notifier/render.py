@@ -1,0 +1,169 @@
+"""What an alert says: the explanation in plain words (Swedish or English), the webhook
+JSON body and the e-mail parts. Pure functions of the match and what is known around it."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from services.contracts.events import MatchExplanation
+from services.contracts.vocab import Language
+
+_COMPONENTS = {
+    Language.sv: {
+        "cpv": "CPV-koder",
+        "text": "text",
+        "focus_area": "fokusområde",
+        "supplier_type": "leverantörstyp",
+    },
+    Language.en: {
+        "cpv": "CPV codes",
+        "text": "text",
+        "focus_area": "focus area",
+        "supplier_type": "supplier type",
+    },
+}
+
+
+@dataclass(frozen=True)
+class MatchView:
+    """A match with the names that make it readable."""
+
+    match_id: str
+    version: int
+    score: float
+    status: str
+    need_id: str
+    need_title: str | None
+    supplier_id: str
+    supplier_name: str | None
+    explanation: MatchExplanation
+
+
+def _number(value: float, language: Language) -> str:
+    text = f"{value:.2f}"
+    return text.replace(".", ",") if language == Language.sv else text
+
+
+def explain(view: MatchView, language: Language) -> str:
+    """Why the supplier matches the need, as sentences a person can check."""
+    sv = language == Language.sv
+    e = view.explanation
+    supplier = view.supplier_name or (
+        f"Leverantör {view.supplier_id}" if sv else f"Supplier {view.supplier_id}"
+    )
+    need = view.need_title or view.need_id
+    score = _number(view.score, language)
+    lines = [
+        f"{supplier} matchar behovet ”{need}” med poängen {score} av 1."
+        if sv
+        else f"{supplier} matches the need “{need}” with a score of {score} out of 1."
+    ]
+    if e.shared_cpv:
+        codes = ", ".join(f"{c.code} {c.label_sv if sv else c.label_en}" for c in e.shared_cpv[:5])
+        lines.append(f"Gemensamma CPV-koder: {codes}." if sv else f"Shared CPV codes: {codes}.")
+    if e.matched_terms:
+        terms = ", ".join(e.matched_terms[:10])
+        lines.append(f"Gemensamma ord: {terms}." if sv else f"Words in common: {terms}.")
+    lines.append(f"Region: {e.region_verdict}.")
+    lines.append(f"Mognadsgrad: {e.trl_verdict}." if sv else f"Maturity: {e.trl_verdict}.")
+    parts = [(k, v) for k, v in sorted(e.components.items(), key=lambda kv: -kv[1]) if v > 0]
+    if parts:
+        names = _COMPONENTS[language]
+        listed = ", ".join(f"{names.get(k, k)} {_number(v, language)}" for k, v in parts)
+        lines.append(f"Poängen kommer från {listed}." if sv else f"The score comes from {listed}.")
+    return " ".join(lines)
+
+
+def alert_body(
+    *, alert_id: str, thread_id: str, recipient: str, view: MatchView, language: Language, created_at: str
+) -> dict[str, Any]:
+    """The JSON of one alert: the match, the names around it and why it matches."""
+    return {
+        "type": "alert",
+        "alert_id": alert_id,
+        "thread_id": thread_id,
+        "recipient": recipient,
+        "created_at": created_at,
+        "event": "match.found" if view.version == 1 else "match.updated",
+        "match": {
+            "id": view.match_id,
+            "version": view.version,
+            "score": view.score,
+            "status": view.status,
+            "need_id": view.need_id,
+            "supplier_id": view.supplier_id,
+        },
+        "need": {"id": view.need_id, "title": view.need_title},
+        "supplier": {"id": view.supplier_id, "name": view.supplier_name},
+        "explanation": view.explanation.model_dump(mode="json"),
+        "summary": explain(view, language),
+        "language": language.value,
+    }
+
+
+def digest_body(
+    *,
+    digest_id: str,
+    recipient: str,
+    period: str,
+    alerts: list[dict[str, Any]],
+    suppressed: int,
+    created_at: str,
+) -> dict[str, Any]:
+    return {
+        "type": "digest",
+        "digest_id": digest_id,
+        "recipient": recipient,
+        "period": period,
+        "created_at": created_at,
+        "alerts": alerts,
+        "suppressed": suppressed,
+    }
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    text: str
+    html: str
+
+
+def _alerts_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    alerts: list[dict[str, Any]] = payload["alerts"] if payload["type"] == "digest" else [payload]
+    return alerts
+
+
+def mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> Mail:
+    """The e-mail of an alert or a digest payload: plain text, HTML, an unsubscribe link."""
+    sv = language == Language.sv
+    alerts = _alerts_of(payload)
+    if payload["type"] == "digest":
+        n = len(alerts)
+        subject = f"Innomatch: {n} nya matchningar" if sv else f"Innomatch: {n} new matches"
+        intro = "Dagens och veckans matchningar:" if sv else "Your matches for the period:"
+        if payload.get("suppressed"):
+            more = payload["suppressed"]
+            intro += f" ({more} till visas i inkorgen)" if sv else f" ({more} more in your inbox)"
+    else:
+        title = alerts[0]["need"]["title"] or alerts[0]["need"]["id"]
+        subject = f"Ny matchning: {title}" if sv else f"New match: {title}"
+        intro = "Innomatch har hittat en matchning:" if sv else "Innomatch found a match:"
+    footer = (
+        "Du får det här brevet för att du har bett om e-postaviseringar från Innomatch. Avsluta:"
+        if sv
+        else "You receive this because you asked Innomatch for e-mail alerts. Unsubscribe:"
+    )
+    text_items = [f"- {a['summary']}" for a in alerts]
+    text = "\n".join([intro, "", *text_items, "", footer, unsubscribe_url, ""])
+    html_items = "".join(f"<li>{html.escape(a['summary'])}</li>" for a in alerts)
+    link = html.escape(unsubscribe_url, quote=True)
+    unsubscribe = "Avsluta prenumerationen" if sv else "Unsubscribe"
+    body_html = (
+        f'<!doctype html><html lang="{language.value}"><body>'
+        f"<p>{html.escape(intro)}</p><ul>{html_items}</ul>"
+        f'<p style="font-size:small">{html.escape(footer)} <a href="{link}">{unsubscribe}</a></p>'
+        "</body></html>"
+    )
+    return Mail(subject, text, body_html)

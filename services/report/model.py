@@ -1,0 +1,103 @@
+"""The shape of the results report: the numbers, without any way of showing them.
+
+Counts keyed by a vocabulary value (focus area, region, size, ...) list only the values
+that occur, sorted by key. Shares are fractions in [0, 1], or None when there is nothing
+to divide by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+Counts = dict[str, int]
+
+
+class NeedsSection(BaseModel):
+    total: int = Field(description="Needs published in the window (their latest state)")
+    open: int
+    closed: int
+    cosigned: int = Field(description="Needs with at least one co-signing buyer group")
+    by_focus_area: Counts
+    by_region: Counts = Field(description="A need with several regions counts in each")
+    by_procedure: Counts
+    by_authority_level: Counts = Field(description="Needs with an authority of that level behind them")
+
+
+class AuthoritiesSection(BaseModel):
+    """From the needs service's operator API: authorities are not carried by events."""
+
+    total: int = Field(description="Authorities registered in the window")
+    by_level: Counts
+    in_groups_by_level: Counts = Field(
+        description="Distinct authorities that are members of a buyer group in the window, by level"
+    )
+
+
+class BuyerGroupsSection(BaseModel):
+    total: int = Field(description="Buyer groups created in the window")
+    by_focus_area: Counts
+    by_authority_level: Counts = Field(description="Groups with a member authority of that level")
+    member_authorities: int = Field(description="Member places summed over the groups")
+    authorities: AuthoritiesSection | None = Field(
+        default=None, description="None when the needs service's operator API was not asked"
+    )
+
+
+class SuppliersSection(BaseModel):
+    total: int = Field(description="Suppliers registered in the window and not removed")
+    removed: int = Field(description="Suppliers removed in the window")
+    by_size: Counts
+    by_company_type: Counts
+    by_supplier_type: Counts = Field(
+        description="services.contracts.vocab.supplier_types; one supplier counts in each type it is"
+    )
+    by_trl: Counts
+    by_focus_area: Counts
+
+
+class SupplierShares(BaseModel):
+    """Who the matched or alerted suppliers are."""
+
+    suppliers: int = Field(description="Distinct suppliers")
+    known: int = Field(description="Of those, suppliers whose profile is known (not removed)")
+    by_supplier_type: Counts
+    sme_share: float | None = Field(description="Share of known suppliers that are SMEs")
+    startup_share: float | None = Field(
+        description="Share of known suppliers that are young companies (start-ups)"
+    )
+
+
+class MatchesSection(BaseModel):
+    total: int = Field(description="Distinct need-supplier matches first found in the window")
+    active: int
+    withdrawn: int
+    by_day: Counts = Field(description="Matches first found, per UTC day")
+    by_hour: Counts = Field(description="Matches first found, per UTC hour (YYYY-MM-DDTHH)")
+    matched_suppliers: SupplierShares = Field(description="Suppliers of the active matches counted")
+
+
+class AlertsSection(BaseModel):
+    total: int = Field(description="Distinct alerts (recipient, match, channel) in the window")
+    delivered: int
+    failed: int
+    by_channel: Counts = Field(description="Delivered alerts per channel")
+    by_recipient_kind: Counts = Field(description="Delivered alerts: supplier or buyer_group")
+    by_day: Counts = Field(description="Delivered alerts per UTC day")
+    by_hour: Counts = Field(description="Delivered alerts per UTC hour (YYYY-MM-DDTHH)")
+    alerted_suppliers: SupplierShares = Field(
+        description="The suppliers the delivered alerts were about (through the match)"
+    )
+
+
+class Report(BaseModel):
+    generated_at: datetime
+    since: datetime | None
+    needs: NeedsSection
+    buyer_groups: BuyerGroupsSection
+    suppliers: SuppliersSection
+    matches: MatchesSection
+    alerts: AlertsSection
+    events_read: int = Field(description="Records read from the topics")
+    records_skipped: int = Field(description="Records that were not valid events and were left out")

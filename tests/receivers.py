@@ -1,0 +1,178 @@
+"""Real receivers for alert tests: a webhook HTTP server that verifies signatures and an
+SMTP server (aiosmtpd), each on a free local port in a thread of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from services.infra.devstack import free_port
+from services.notifier.webhook import verify
+
+
+@dataclass
+class Received:
+    delivery_id: str
+    body: dict[str, Any]
+    signature_ok: bool
+    status: int  # what the receiver answered (0: the sender hung up before the answer)
+    first: bool  # the first 2xx answer for this delivery id: the alert was accepted here
+    at: float = field(default_factory=time.monotonic)  # when the request arrived in full
+
+
+@dataclass
+class WebhookReceiver:
+    """POST /<anything>: checks Innomatch-Signature with `secret`, answers from `script`.
+
+    `script(delivery_id, attempt)` gives the status to answer (default 200). A receiver that
+    follows the contract accepts a delivery id once: a repeat is answered 200, not counted.
+    `hold_s` delays every answer, to leave time to kill the sender mid-delivery.
+    """
+
+    secret: str
+    script: Callable[[str, int], int] = lambda _id, _attempt: 200
+    hold_s: float = 0.0
+    port: int = field(default_factory=free_port)
+    received: list[Received] = field(default_factory=list)
+    in_flight: int = 0  # requests being held (hold_s) right now
+    _accepted: set[str] = field(default_factory=set)
+    _tries: Counter[str] = field(default_factory=Counter)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/innomatch"
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                delivery_id = self.headers.get("Innomatch-Delivery-Id", "")
+                ok = verify(receiver.secret, body, self.headers.get("Innomatch-Signature", ""))
+                if receiver.hold_s:
+                    with receiver._lock:
+                        receiver.in_flight += 1
+                    time.sleep(receiver.hold_s)
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+                if _peer_gone(self.connection):
+                    receiver._record(delivery_id, body, ok, 0)
+                    return
+                status = receiver._answer(delivery_id, body, ok)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _answer(self, delivery_id: str, body: bytes, ok: bool) -> int:
+        with self._lock:
+            status = self.script(delivery_id, self._tries[delivery_id] + 1) if ok else 401
+            self._record_locked(delivery_id, body, ok, status)
+            return status
+
+    def _record(self, delivery_id: str, body: bytes, ok: bool, status: int) -> None:
+        with self._lock:
+            self._record_locked(delivery_id, body, ok, status)
+
+    def _record_locked(self, delivery_id: str, body: bytes, ok: bool, status: int) -> None:
+        self._tries[delivery_id] += 1
+        first = 200 <= status < 300 and delivery_id not in self._accepted
+        if first:
+            self._accepted.add(delivery_id)
+        self.received.append(Received(delivery_id, json.loads(body or b"{}"), ok, status, first))
+
+    def accepted(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.first]
+
+    def answered_ok(self) -> Counter[str]:
+        """How many 2xx answers each delivery id got (more than 1: sent again after success)."""
+        with self._lock:
+            return Counter(r.delivery_id for r in self.received if 200 <= r.status < 300)
+
+    def for_recipient(self, principal: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.body.get("recipient") == principal]
+
+
+def _peer_gone(conn: socket.socket) -> bool:
+    """True when the sender closed the connection (a killed process) before the answer."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A local SMTP server that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._handler = _Collect()
+        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self._handler.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._controller.stop()

@@ -1,0 +1,145 @@
+"""The engine: the vectorised index agrees with the reference formula; rankings are
+deterministic and respect the hard constraints."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.matcher.engine import MatchEngine
+from services.matcher.handlers import change_for
+from services.matcher.repository import StoredMatch
+from services.matcher.scoring import score_pair
+from services.matcher.slate import outranks
+from tests.bench.profiles import Generator
+
+
+@pytest.fixture(scope="module")
+def population() -> tuple[list, list]:  # type: ignore[type-arg]
+    generator = Generator(seed=7)
+    return list(generator.suppliers(400)), list(generator.needs(25))
+
+
+def engine_of(suppliers: list, needs: list, **options: object) -> MatchEngine:  # type: ignore[type-arg]
+    engine = MatchEngine(this_year=2026, **options)  # type: ignore[arg-type]
+    for s in suppliers:
+        engine.upsert_supplier(s)
+    for n in needs:
+        engine.upsert_need(n)
+    return engine
+
+
+def test_the_index_computes_the_reference_score_in_both_directions(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    for need in needs:
+        profile = engine.need(need.id)
+        assert profile is not None
+        scores, eligible = engine.suppliers.scores(profile)
+        for row, _ in enumerate(engine.suppliers.ids):
+            exact = score_pair(profile, engine.suppliers.profile(row), engine.threshold)
+            assert scores[row] == pytest.approx(exact.score, abs=1e-3)
+            assert exact.eligible == (bool(eligible[row]) and exact.score >= engine.threshold)
+    for supplier in suppliers[:60]:
+        sp = engine.supplier(supplier.id)
+        assert sp is not None
+        scores, eligible = engine.needs.scores(sp)
+        for row, need_id in enumerate(engine.needs.ids):
+            exact = score_pair(engine.needs.profiles[need_id], sp, engine.threshold)
+            assert scores[row] == pytest.approx(exact.score, abs=1e-3)
+            assert exact.eligible == (bool(eligible[row]) and exact.score >= engine.threshold)
+
+
+def test_both_directions_find_the_same_matches(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs, top_k=1000)
+    by_need = {(m.need_id, m.supplier_id) for n in needs for m in engine.rank_suppliers(n.id)}
+    by_supplier = {(m.need_id, m.supplier_id) for s in suppliers for m in engine.rank_needs(s.id)}
+    assert by_need == by_supplier and by_need
+
+
+def test_rankings_are_deterministic_and_within_the_constraints(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    shuffled = suppliers[:]
+    random.Random(3).shuffle(shuffled)
+    first, second = engine_of(suppliers, needs, top_k=10), engine_of(shuffled, needs, top_k=10)
+    by_id = {s.id: s for s in suppliers}
+    for need in needs:
+        ranking = first.rank_suppliers(need.id)
+        assert [(m.supplier_id, m.score) for m in ranking] == [
+            (m.supplier_id, m.score) for m in second.rank_suppliers(need.id)
+        ]
+        assert len(ranking) <= 10
+        assert [m.score for m in ranking] == sorted((m.score for m in ranking), reverse=True)
+        for match in ranking:
+            caps = by_id[match.supplier_id].capabilities
+            assert caps.trl >= need.min_trl
+            assert any(s.startswith(n) or n.startswith(s) for s in caps.regions for n in need.regions)
+            assert match.score >= first.threshold
+
+
+def test_removed_suppliers_and_closed_needs_leave_the_index(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    need = next(n for n in needs if engine.rank_suppliers(n.id))
+    top = engine.rank_suppliers(need.id)[0].supplier_id
+    engine.remove_supplier(top)
+    assert top not in {m.supplier_id for m in engine.rank_suppliers(need.id)}
+    assert engine.supplier(top) is None
+    engine.upsert_need(need.model_copy(update={"status": "closed", "version": 2}))
+    assert engine.need(need.id) is None and engine.rank_suppliers(need.id) == []
+
+
+def test_a_cut_keeps_a_supplier_out_of_needs_whose_top_k_it_cannot_enter(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    supplier = next(s for s in suppliers if engine.rank_needs(s.id))
+    hits = engine.rank_needs(supplier.id)
+    best = hits[0]
+    engine.set_cut(best.need_id, best.score + 0.01)
+    assert best.need_id not in {h.need_id for h in engine.rank_needs(supplier.id, within_top_k=True)}
+    assert best.need_id in {h.need_id for h in engine.rank_needs(supplier.id)}
+
+
+def stored(score: float, terms: list[str], status: str = "active") -> StoredMatch:
+    from datetime import UTC, datetime
+
+    from services.contracts.events import MatchExplanation
+
+    return StoredMatch(
+        "n1",
+        "s1",
+        score,
+        3,
+        status,
+        MatchExplanation(matched_terms=terms, region_verdict="r", trl_verdict="t"),
+        datetime.now(UTC),
+    )
+
+
+def test_what_counts_as_news(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    scored = next(m for n in needs for m in engine.rank_suppliers(n.id))
+    terms = scored.explanation.matched_terms
+    same = stored(scored.score, terms)
+    same.explanation = scored.explanation
+    assert change_for(None, scored) == "found"
+    assert change_for(stored(scored.score, terms, "withdrawn"), scored) == "found"
+    assert change_for(same, scored) is None
+    moved = stored(scored.score - 0.06, terms)
+    moved.explanation = scored.explanation
+    assert change_for(moved, scored) == "updated"
+    nudged = stored(scored.score - 0.01, terms)
+    nudged.explanation = scored.explanation
+    assert change_for(nudged, scored) is None
+    other_words = stored(scored.score, [*terms, "annat"])
+    other_words.explanation = scored.explanation.model_copy(update={"matched_terms": [*terms, "annat"]})
+    assert change_for(other_words, scored) == "updated"
+
+
+def test_ranking_order_is_score_then_id() -> None:
+    assert outranks((0.8, "b"), (0.7, "a"))
+    assert outranks((0.7, "a"), (0.7, "b"))
+    assert not outranks((0.7, "b"), (0.7, "a"))

@@ -1,0 +1,107 @@
+import asyncio
+
+import pytest
+
+from services.contracts.events import MatchExplanation, SharedCpv
+from services.contracts.vocab import Language
+from services.infra.settings import Settings
+from services.infra.webhooks import WebhookRefused, check_webhook_url
+from services.notifier import mail, render, webhook
+from services.notifier.render import MatchView
+
+VIEW = MatchView(
+    match_id="m",
+    version=1,
+    score=0.82,
+    status="active",
+    need_id="n",
+    need_title="Laddinfrastruktur för elbussar",
+    supplier_id="s",
+    supplier_name="Laddbolaget AB",
+    explanation=MatchExplanation(
+        components={"cpv": 0.4, "text": 0.2, "focus_area": 0.0},
+        shared_cpv=[SharedCpv(code="31158100", label_sv="Batteriladdare", label_en="Battery chargers")],
+        matched_terms=["elbussar"],
+        region_verdict="serves SE11, the need is in SE11",
+        trl_verdict="TRL 7 meets the required 6",
+    ),
+)
+
+
+def test_explanation_in_swedish_and_english() -> None:
+    sv = render.explain(VIEW, Language.sv)
+    assert sv.startswith("Laddbolaget AB matchar behovet ”Laddinfrastruktur för elbussar” med poängen 0,82")
+    assert "31158100 Batteriladdare" in sv and "elbussar" in sv and "CPV-koder 0,40" in sv
+    assert "fokusområde" not in sv  # components that gave nothing are not listed
+    en = render.explain(VIEW, Language.en)
+    assert "with a score of 0.82" in en and "31158100 Battery chargers" in en and "Maturity: TRL 7" in en
+
+
+def test_mail_has_both_parts_and_the_unsubscribe_link() -> None:
+    body = render.alert_body(
+        alert_id="a", thread_id="t", recipient="supplier:s", view=VIEW, language=Language.en, created_at="now"
+    )
+    m = render.mail(body, Language.en, "https://innomatch.se/v1/unsubscribe?token=x&y=<z>")
+    assert m.subject == "New match: Laddinfrastruktur för elbussar"
+    assert "https://innomatch.se/v1/unsubscribe?token=x&y=<z>" in m.text
+    assert 'href="https://innomatch.se/v1/unsubscribe?token=x&amp;y=&lt;z&gt;"' in m.html
+    msg = mail.message(m, sender="a@b.se", to="c@d.se", delivery_id="a.1", unsubscribe_url="https://u")
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["List-Unsubscribe"] == "<https://u>"
+
+
+def test_signature_is_hmac_of_timestamp_and_body() -> None:
+    header = webhook.signature("secret-secret-secret", b'{"a":1}', 1700000000)
+    assert header == (
+        "t=1700000000,v1="
+        + __import__("hmac").new(b"secret-secret-secret", b'1700000000.{"a":1}', "sha256").hexdigest()
+    )
+    assert webhook.verify("secret-secret-secret", b'{"a":1}', header, now=1700000010)
+    assert not webhook.verify("secret-secret-secret", b'{"a":2}', header, now=1700000010)
+    assert not webhook.verify("another-secret-xxxx", b'{"a":1}', header, now=1700000010)
+    assert not webhook.verify("secret-secret-secret", b'{"a":1}', header, now=1700009999)  # replayed
+
+
+def test_unsubscribe_tokens_cannot_be_forged() -> None:
+    token = mail.unsubscribe_token("k" * 32, "supplier:s", "a@b.se")
+    assert mail.read_unsubscribe_token("k" * 32, token) == ("supplier:s", "a@b.se")
+    assert mail.read_unsubscribe_token("j" * 32, token) is None
+    forged = mail.unsubscribe_token("j" * 32, "supplier:other", "a@b.se")
+    assert mail.read_unsubscribe_token("k" * 32, forged.split(".")[0] + "." + token.split(".")[1]) is None
+    assert mail.read_unsubscribe_token("k" * 32, "garbage") is None
+
+
+def test_smtp_url() -> None:
+    s = mail.SmtpServer.parse("smtps://user:p%40ss@mail.example.se?starttls=false")
+    assert (s.host, s.port, s.tls, s.username, s.password) == ("mail.example.se", 465, True, "user", "p@ss")
+    assert mail.SmtpServer.parse("smtp://127.0.0.1:2525?starttls=true").starttls
+    with pytest.raises(ValueError):
+        mail.SmtpServer.parse("http://x")
+
+
+PROD = Settings(token_secret="x" * 40, operator_token="o" * 30)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/h",
+        "https://10.1.2.3/h",
+        "https://192.168.0.1/h",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/h",
+        "https://[::ffff:127.0.0.1]/h",
+        "https://localhost/h",
+    ],
+)
+def test_webhooks_to_private_addresses_are_refused(url: str) -> None:
+    with pytest.raises(WebhookRefused, match="loopback, private or link-local"):
+        asyncio.run(check_webhook_url(url, PROD))
+
+
+def test_production_wants_https_and_development_may_allow_private() -> None:
+    with pytest.raises(WebhookRefused, match="https"):
+        asyncio.run(check_webhook_url("http://8.8.8.8/h", PROD))
+    asyncio.run(check_webhook_url("https://8.8.8.8/h", PROD))
+    dev = Settings(mode="development", webhook_allow_private=True)
+    asyncio.run(check_webhook_url("http://127.0.0.1:9/h", dev))

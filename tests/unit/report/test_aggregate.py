@@ -1,0 +1,266 @@
+"""Counting the report from in-memory events: folding to the latest state, the window,
+and the joins from alerts through matches to the suppliers they are about."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.contracts import topics
+from services.contracts.events import (
+    AlertDelivered,
+    AlertFailed,
+    AlertState,
+    BuyerGroupCreated,
+    BuyerGroupState,
+    BuyerGroupUpdated,
+    CloudEvent,
+    MatchExplanation,
+    MatchFound,
+    MatchState,
+    MatchUpdated,
+    MatchWithdrawn,
+    NeedClosed,
+    NeedPublished,
+    NeedState,
+    NeedUpdated,
+    SupplierRegistered,
+    SupplierRemoved,
+    SupplierRemovedState,
+    SupplierUpdated,
+    alert_id,
+    match_id,
+    new_event,
+    topic_for,
+)
+from services.report.aggregate import Authority, build_report, fold
+from tests.factories import supplier_state
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+DAY1 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+SINCE = datetime(2026, 11, 10, tzinfo=UTC)
+
+
+def ev(cls: type[CloudEvent[Any]], data: Any, at: datetime) -> tuple[str, CloudEvent[Any]]:
+    return topic_for(cls), new_event(cls, source="/tests", data=data, time=at)
+
+
+def need(at: datetime, **overrides: Any) -> NeedState:
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "buyer_group_id": "g1",
+        "title": "Laddinfrastruktur",
+        "description": "Snabbladdning",
+        "cpv_codes": ["31158100"],
+        "focus_area": "transport",
+        "regions": ["SE11"],
+        "min_trl": 6,
+        "procedure": "innovation_partnership",
+        "respond_by": date(2099, 1, 1),
+        "status": "open",
+        "authority_levels": ["local"],
+        "version": 1,
+        "published_at": at,
+        "updated_at": at,
+    }
+    values.update(overrides)
+    return NeedState.model_validate(values)
+
+
+def group(at: datetime, **overrides: Any) -> BuyerGroupState:
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "name": "Elbussgruppen",
+        "focus_area": "transport",
+        "member_authority_ids": ["a1"],
+        "authority_levels": ["local"],
+        "version": 1,
+        "created_at": at,
+        "updated_at": at,
+    }
+    values.update(overrides)
+    return BuyerGroupState.model_validate(values)
+
+
+def match(
+    need_id: str, supplier_id: str, at: datetime, version: int = 1, status: str = "active"
+) -> MatchState:
+    return MatchState(
+        id=match_id(need_id, supplier_id),
+        need_id=need_id,
+        supplier_id=supplier_id,
+        score=0.8,
+        version=version,
+        status=status,  # type: ignore[arg-type]
+        explanation=MatchExplanation(region_verdict="ok", trl_verdict="ok"),
+        updated_at=at,
+    )
+
+
+def alert(
+    recipient: str, m: MatchState, at: datetime, outcome: str = "delivered", channel: str = "webhook"
+) -> AlertState:
+    return AlertState(
+        id=alert_id(recipient, m.id, channel),
+        recipient=recipient,
+        match_id=m.id,
+        match_version=m.version,
+        channel=channel,  # type: ignore[arg-type]
+        outcome=outcome,  # type: ignore[arg-type]
+        attempts=1,
+        at=at,
+    )
+
+
+def test_needs_fold_to_their_latest_state_and_count_by_area_region_procedure() -> None:
+    a = need(DAY1)
+    b = need(DAY2, focus_area="health_care", regions=["SE11", "SE232"], procedure="pre_commercial")
+    b2 = b.model_copy(update={"cosigners": ["g2"], "authority_levels": ["local", "regional"], "version": 2})
+    b3 = b2.model_copy(update={"status": "closed", "version": 3})
+    events = [ev(NeedPublished, a, DAY1), ev(NeedPublished, b, DAY2), ev(NeedUpdated, b2, DAY2)]
+    # An older version arriving late must not undo the newer one.
+    events += [ev(NeedClosed, b3, DAY2), ev(NeedUpdated, b2, DAY2)]
+    report = build_report(fold(events), since=None, now=NOW)
+    needs = report.needs
+    assert (needs.total, needs.open, needs.closed, needs.cosigned) == (2, 1, 1, 1)
+    assert needs.by_focus_area == {"health_care": 1, "transport": 1}
+    assert needs.by_region == {"SE11": 2, "SE232": 1}
+    assert needs.by_procedure == {"innovation_partnership": 1, "pre_commercial": 1}
+    assert needs.by_authority_level == {"local": 2, "regional": 1}
+    assert build_report(fold(events), since=SINCE, now=NOW).needs.total == 1
+
+
+def test_suppliers_by_size_type_and_trl_and_removal_takes_them_out() -> None:
+    young = supplier_state(size="micro", founded_year=2024, created_at=DAY2, updated_at=DAY2)
+    old = supplier_state(size="large", company_type="industry_service", founded_year=1990, created_at=DAY1)
+    gone = supplier_state(created_at=DAY1)
+    moved = young.model_copy(
+        update={"version": 2, "capabilities": young.capabilities.model_copy(update={"trl": 9})}
+    )
+    removed = SupplierRemovedState(id=gone.id, version=2, removed_at=DAY2)
+    events = [
+        ev(SupplierRegistered, young, DAY2),
+        ev(SupplierRegistered, old, DAY1),
+        ev(SupplierRegistered, gone, DAY1),
+        ev(SupplierUpdated, moved, DAY2),
+        ev(SupplierRemoved, removed, DAY2),
+    ]
+    suppliers = build_report(fold(events), since=None, now=NOW).suppliers
+    assert (suppliers.total, suppliers.removed) == (2, 1)
+    assert suppliers.by_size == {"large": 1, "micro": 1}
+    assert suppliers.by_company_type == {"industrial": 1, "industry_service": 1}
+    assert suppliers.by_supplier_type == {
+        "industrial": 1,
+        "industry_service": 1,
+        "large": 1,
+        "sme": 1,
+        "startup": 1,
+    }
+    assert suppliers.by_trl == {"7": 1, "9": 1}
+    in_window = build_report(fold(events), since=SINCE, now=NOW).suppliers
+    assert (in_window.total, in_window.removed, in_window.by_size) == (1, 1, {"micro": 1})
+
+
+def test_buyer_groups_and_their_authorities_by_level() -> None:
+    g1 = group(DAY1, member_authority_ids=["a1", "a2"], authority_levels=["local", "national"])
+    g2 = group(
+        DAY2,
+        focus_area="health_care",
+        member_authority_ids=["a2", "a3"],
+        authority_levels=["national", "regional"],
+    )
+    g2b = g2.model_copy(update={"name": "Vårdgruppen", "version": 2})
+    events = [
+        ev(BuyerGroupCreated, g1, DAY1),
+        ev(BuyerGroupCreated, g2, DAY2),
+        ev(BuyerGroupUpdated, g2b, DAY2),
+    ]
+    authorities = [
+        Authority("a1", "local", DAY1),
+        Authority("a2", "national", DAY1),
+        Authority("a3", "regional", DAY2),
+        Authority("a4", "local", DAY2),
+    ]
+    groups = build_report(fold(events), since=None, now=NOW, authorities=authorities).buyer_groups
+    assert (groups.total, groups.member_authorities) == (2, 4)
+    assert groups.by_focus_area == {"health_care": 1, "transport": 1}
+    assert groups.by_authority_level == {"local": 1, "national": 2, "regional": 1}
+    assert groups.authorities is not None
+    assert groups.authorities.total == 4
+    assert groups.authorities.by_level == {"local": 2, "national": 1, "regional": 1}
+    assert groups.authorities.in_groups_by_level == {"local": 1, "national": 1, "regional": 1}
+    windowed = build_report(fold(events), since=SINCE, now=NOW, authorities=authorities).buyer_groups
+    assert windowed.total == 1 and windowed.authorities is not None
+    assert windowed.authorities.by_level == {"local": 1, "regional": 1}
+    assert windowed.authorities.in_groups_by_level == {"national": 1, "regional": 1}
+    assert build_report(fold(events), since=None, now=NOW).buyer_groups.authorities is None
+
+
+def test_matches_and_alerts_over_time_with_shares_of_smes_and_startups() -> None:
+    startup = supplier_state(size="small", founded_year=2023)
+    large = supplier_state(size="large", founded_year=1950)
+    removed = SupplierRemovedState(id=str(uuid.uuid4()), version=2, removed_at=DAY1)
+    m1 = match("n1", startup.id, DAY1)
+    m1b = match("n1", startup.id, DAY2, version=2)
+    m2 = match("n1", large.id, DAY2)
+    m3 = match("n2", large.id, DAY2)
+    m3w = match("n2", large.id, DAY2, version=2, status="withdrawn")
+    m4 = match("n2", removed.id, DAY2)
+    events = [
+        ev(SupplierRegistered, startup, DAY1),
+        ev(SupplierRegistered, large, DAY1),
+        ev(SupplierRemoved, removed, DAY1),
+        ev(MatchFound, m1, DAY1),
+        ev(MatchUpdated, m1b, DAY2),
+        ev(MatchFound, m2, DAY2),
+        ev(MatchFound, m3, DAY2),
+        ev(MatchWithdrawn, m3w, DAY2),
+        ev(MatchFound, m4, DAY2),
+        # The group hears of m1 and m2; the start-up of m1; a failure and then a retry that worked.
+        ev(AlertDelivered, alert("buyer_group:g1", m1, DAY1), DAY1),
+        ev(AlertDelivered, alert("buyer_group:g1", m2, DAY2, channel="inbox"), DAY2),
+        ev(AlertFailed, alert(f"supplier:{startup.id}", m1, DAY2, outcome="failed"), DAY2),
+        ev(AlertDelivered, alert(f"supplier:{startup.id}", m1, DAY2 + timedelta(minutes=1)), DAY2),
+        ev(AlertFailed, alert("buyer_group:g1", m4, DAY2, outcome="failed"), DAY2),
+    ]
+    report = build_report(fold(events), since=None, now=NOW)
+    matches = report.matches
+    assert (matches.total, matches.active, matches.withdrawn) == (4, 3, 1)
+    assert matches.by_day == {"2026-11-01": 1, "2026-11-20": 3}
+    shares = matches.matched_suppliers
+    assert (shares.suppliers, shares.known) == (3, 2)
+    assert shares.sme_share == 0.5 and shares.startup_share == 0.5
+    alerts = report.alerts
+    assert (alerts.total, alerts.delivered, alerts.failed) == (4, 3, 1)
+    assert alerts.by_channel == {"inbox": 1, "webhook": 2}
+    assert alerts.by_recipient_kind == {"buyer_group": 2, "supplier": 1}
+    assert alerts.by_day == {"2026-11-01": 1, "2026-11-20": 2}
+    about = alerts.alerted_suppliers
+    assert (about.suppliers, about.known, about.sme_share, about.startup_share) == (2, 2, 0.5, 0.5)
+
+    windowed = build_report(fold(events), since=SINCE, now=NOW)
+    assert (windowed.matches.total, windowed.alerts.delivered) == (3, 2)
+    # The group's alert about m1 came before the window; the start-up's own alert about it did not.
+    about = windowed.alerts.alerted_suppliers
+    assert about.by_supplier_type == {"industrial": 2, "large": 1, "sme": 1, "startup": 1}
+
+
+def test_shares_are_none_without_known_suppliers() -> None:
+    report = build_report(fold([]), since=None, now=NOW, skipped=3)
+    assert report.matches.matched_suppliers.sme_share is None
+    assert report.alerts.alerted_suppliers.startup_share is None
+    assert (report.events_read, report.records_skipped) == (3, 3)
+
+
+def test_the_topics_read_are_the_event_topics() -> None:
+    from services.report.source import REPORT_TOPICS
+
+    assert set(REPORT_TOPICS) == {
+        topics.SUPPLIERS,
+        topics.NEEDS,
+        topics.BUYER_GROUPS,
+        topics.MATCHES,
+        topics.ALERTS,
+    }
