@@ -27,11 +27,17 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
 ) -> None:
     receiver = WebhookReceiver(SECRET).start()
     marker = uuid.uuid4().hex[:8]
+    # Earlier tests leave many suppliers with the factory's profile, and a need keeps only its
+    # top K. A term only this supplier and this need share ranks it first among them.
+    word = "zq" + marker
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             supplier = await http.post(
                 f"{services['suppliers']}/v1/suppliers",
-                json=factories.registration(name=f"Laddbolaget {marker} AB"),
+                json=factories.registration(
+                    name=f"Laddbolaget {marker} AB",
+                    capabilities={**factories.registration()["capabilities"], "keywords": ["laddstolpar", word]},
+                ),
             )
             assert supplier.status_code == 201, supplier.text
             supplier_id = supplier.json()["id"]
@@ -54,7 +60,7 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
             group_id, token = group.json()["id"], group.json()["token"]
             need = await http.post(
                 f"{services['needs']}/v1/buyer-groups/{group_id}/needs",
-                json=factories.need(),
+                json=factories.need(description=f"Snabbladdning av elbussar vid depåer, {word}."),
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert need.status_code == 201, need.text
