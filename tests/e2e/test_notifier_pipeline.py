@@ -30,14 +30,12 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
     # Earlier tests leave many suppliers with the factory's profile, and a need keeps only its
     # top K. A term only this supplier and this need share ranks it first among them.
     word = "zq" + marker
+    capabilities = {**factories.registration()["capabilities"], "keywords": ["laddstolpar", word]}
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             supplier = await http.post(
                 f"{services['suppliers']}/v1/suppliers",
-                json=factories.registration(
-                    name=f"Laddbolaget {marker} AB",
-                    capabilities={**factories.registration()["capabilities"], "keywords": ["laddstolpar", word]},
-                ),
+                json=factories.registration(name=f"Laddbolaget {marker} AB", capabilities=capabilities),
             )
             assert supplier.status_code == 201, supplier.text
             supplier_id = supplier.json()["id"]
