@@ -33,6 +33,24 @@ class Received:
     at: float = field(default_factory=time.monotonic)  # when the request arrived in full
 
 
+@dataclass(frozen=True)
+class ReceivedAlert:
+    """One alert in an accepted delivery: alone, or one of a batch or a digest."""
+
+    delivery_id: str
+    carrier: str  # the body's type: alert, batch or digest
+    body: dict[str, Any]  # the alert itself
+    signature_ok: bool
+    at: float  # when its delivery arrived
+
+
+def alerts_in(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerts a webhook body carries, in its order."""
+    if body.get("type") in ("batch", "digest"):
+        return list(body["alerts"])
+    return [body]
+
+
 @dataclass
 class WebhookReceiver:
     """POST /<anything>: checks Innomatch-Signature with `secret`, answers from `script`.
@@ -117,6 +135,15 @@ class WebhookReceiver:
     def accepted(self) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.first]
+
+    def alerts(self, principal: str | None = None) -> list[ReceivedAlert]:
+        """Every alert of the accepted deliveries (to `principal`, if given)."""
+        return [
+            ReceivedAlert(r.delivery_id, str(r.body.get("type")), alert, r.signature_ok, r.at)
+            for r in self.accepted()
+            if principal is None or r.body.get("recipient") == principal
+            for alert in alerts_in(r.body)
+        ]
 
     def answered_ok(self) -> Counter[str]:
         """How many 2xx answers each delivery id got (more than 1: sent again after success)."""

@@ -75,9 +75,14 @@ def describe_alert(alert: dict[str, Any], indent: str = "  ") -> list[str]:
 def format_alert(subscriber: str, body: Any, *, now: datetime | None = None) -> str:
     """The lines printed for one verified webhook call."""
     at = (now or datetime.now(UTC)).astimezone().strftime("%H:%M:%S")
-    if isinstance(body, dict) and body.get("type") == "digest" and isinstance(body.get("alerts"), list):
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind in ("digest", "batch") and isinstance(body.get("alerts"), list):
         alerts = [a for a in body["alerts"] if isinstance(a, dict)]
-        lines = [f"[{at}] Digest for {subscriber}: {len(alerts)} matches ({body.get('period', '')})".rstrip()]
+        if kind == "digest":
+            header = f"[{at}] Digest for {subscriber}: {len(alerts)} matches ({body.get('period', '')})"
+        else:
+            header = f"[{at}] {len(alerts)} alerts for {subscriber}, best first"
+        lines = [header]
         for alert in alerts:
             lines += describe_alert(alert, indent="    ")
             lines.append("")

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     notifier_email_from: str = "Innomatch <alerts@innomatch.local>"
     notifier_poll_interval_s: float = Field(default=1.0, gt=0)
     notifier_concurrency: int = Field(default=32, ge=1, le=1000)
+    # Instant alerts due together for one recipient and channel (a need's shortlist) go in
+    # one webhook POST or e-mail, at most this many to one; 1 sends each alert on its own.
+    notifier_batch_max: int = Field(default=50, ge=1, le=500)
     notifier_lease_s: float = Field(default=60.0, gt=0)
     notifier_webhook_timeout_s: float = Field(default=5.0, gt=0)
     notifier_smtp_timeout_s: float = Field(default=10.0, gt=0)

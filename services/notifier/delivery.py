@@ -39,6 +39,11 @@ log = get_logger(__name__)
 
 SOURCE = "/innomatch/notifier"
 _EVENT_NAMESPACE = uuid.UUID("0b7f3f39-5d0c-4f0e-8a36-2f7c7e1d6a51")
+_BATCH_NAMESPACE = uuid.UUID("9a4f6c1e-2b7d-4e59-8c3a-5d1e7f0b2a64")
+# What claiming needs to know of a due row.
+_DUE_COLUMNS = (
+    "id, principal, channel, match_id, score, event_time, (kind = 'alert' AND payload IS NULL) AS batchable"
+)
 
 
 @dataclass(frozen=True)
@@ -155,28 +160,64 @@ class DeliveryWorker:
     # Claiming.
 
     async def claim(self, limit: int) -> list[Claim]:
+        """Lease up to `limit` sends that are due. Instant alerts due together for one
+        recipient and channel become one batch send (see `policy.plan_sends`)."""
         token = uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "WITH due AS (SELECT id FROM notifier.deliveries WHERE state = 'queued' "
-                "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+            due = list(
+                await conn.fetch(
+                    f"SELECT {_DUE_COLUMNS} FROM notifier.deliveries WHERE state = 'queued' "
+                    "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    limit,
+                )
+            )
+            if not due:
+                return []
+            batch_max = self.settings.notifier_batch_max
+            keys = {(r["principal"], r["channel"]) for r in due if r["batchable"]}
+            if keys and batch_max > 1:
+                # The rest of those recipients' due alerts, so that a shortlist goes whole.
+                due += await conn.fetch(
+                    f"SELECT {_DUE_COLUMNS} FROM notifier.deliveries WHERE state = 'queued' "
+                    "AND kind = 'alert' AND payload IS NULL AND next_attempt_at <= now() "
+                    "AND (principal, channel) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+                    "AND NOT (id = ANY($3::text[])) ORDER BY score DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED",
+                    [p for p, _ in keys],
+                    [c for _, c in keys],
+                    [r["id"] for r in due],
+                    batch_max * len(keys),
+                )
+            rows = {r["id"]: r for r in due}
+            plan = policy.plan_sends(
+                [
+                    policy.Due(r["id"], r["principal"], r["channel"], r["score"] or 0.0, r["batchable"])
+                    for r in due
+                ],
+                batch_max=batch_max,
+                limit=limit,
+            )
+            recipients = await repository.recipients(conn, list({r["principal"] for r in due}))
+            singles = [send[0].id for send in plan if len(send) == 1]
+            batches = [[rows[d.id] for d in send] for send in plan if len(send) > 1]
+            leased = await conn.fetch(
                 "UPDATE notifier.deliveries d SET lease_token = $2, "
                 "next_attempt_at = now() + make_interval(secs => $3), "
-                "first_attempt_at = coalesce(d.first_attempt_at, now()) FROM due WHERE d.id = due.id "
+                "first_attempt_at = coalesce(d.first_attempt_at, now()) WHERE d.id = ANY($1::text[]) "
                 "RETURNING d.id, d.kind, d.principal, d.channel, d.match_id, d.payload::text AS payload, "
                 "d.delivery_key, d.attempts, d.first_attempt_at, d.event_time",
-                limit,
+                singles,
                 token,
                 self.settings.notifier_lease_s,
             )
-            if not rows:
-                return []
-            # Settings as they are now: a webhook removed since the match is not called.
-            recipients = await repository.recipients(conn, [r["principal"] for r in rows])
-            fresh = [r for r in rows if r["payload"] is None]
+            fresh = [r for r in leased if r["payload"] is None]
             frozen = await self._freeze(conn, fresh, recipients) if fresh else {}
+            made = await self._make_batches(conn, batches, recipients, token) if batches else []
+        by_id = {r["id"]: r for r in leased}
         claims = []
-        for r in rows:
+        for send in plan:
+            if len(send) > 1:
+                continue
+            r = by_id[send[0].id]
             if r["id"] in frozen:
                 payload, key = frozen[r["id"]]
             else:
@@ -196,32 +237,87 @@ class DeliveryWorker:
                     recipient=recipients.get(r["principal"]),
                 )
             )
-        return claims
+        return claims + made
+
+    def _body(
+        self, row: Any, view: render.MatchView, recipients: dict[str, policy.Recipient], created: str
+    ) -> dict[str, Any]:
+        recipient = recipients.get(row["principal"])
+        return render.alert_body(
+            alert_id=row["id"],
+            thread_id=alert_id(row["principal"], view.match_id, "inbox"),
+            recipient=row["principal"],
+            view=view,
+            language=recipient.alerts.language if recipient else Language.sv,
+            created_at=created,
+        )
 
     async def _freeze(
         self, conn: Any, rows: list[Any], recipients: dict[str, policy.Recipient]
     ) -> dict[str, tuple[dict[str, Any], str]]:
         """Render the body of each first try and store it with the delivery id it goes under."""
         views = await repository.views(conn, [r["match_id"] for r in rows])
+        created = datetime.now(UTC).isoformat()
         out: dict[str, tuple[dict[str, Any], str]] = {}
         for r in rows:
             view = views[r["match_id"]]
-            recipient = recipients.get(r["principal"])
-            body = render.alert_body(
-                alert_id=r["id"],
-                thread_id=alert_id(r["principal"], view.match_id, "inbox"),
-                recipient=r["principal"],
-                view=view,
-                language=recipient.alerts.language if recipient else Language.sv,
-                created_at=datetime.now(UTC).isoformat(),
-            )
-            out[r["id"]] = (body, f"{r['id']}.{view.version}")
+            out[r["id"]] = (self._body(r, view, recipients, created), f"{r['id']}.{view.version}")
         await conn.executemany(
             "UPDATE notifier.deliveries SET payload = $2::jsonb, delivery_key = $3, match_version = $4 "
             "WHERE id = $1",
             [(i, json.dumps(b), k, b["match"]["version"]) for i, (b, k) in out.items()],
         )
         return out
+
+    async def _make_batches(
+        self, conn: Any, batches: list[list[Any]], recipients: dict[str, policy.Recipient], token: uuid.UUID
+    ) -> list[Claim]:
+        """Record each batch as a delivery of its own, leased and with its body frozen, and
+        mark its alerts as carried by it: from here on it is retried like any delivery."""
+        views = await repository.views(conn, [r["match_id"] for batch in batches for r in batch])
+        created = datetime.now(UTC).isoformat()
+        claims: list[Claim] = []
+        inserts: list[tuple[Any, ...]] = []
+        members: list[tuple[str, str, int]] = []
+        for batch in batches:
+            principal, channel = batch[0]["principal"], batch[0]["channel"]
+            ident = str(uuid.uuid5(_BATCH_NAMESPACE, "/".join(sorted(r["id"] for r in batch))))
+            items = [self._body(r, views[r["match_id"]], recipients, created) for r in batch]
+            payload = render.batch_body(batch_id=ident, recipient=principal, alerts=items, created_at=created)
+            event_time = min((r["event_time"] for r in batch if r["event_time"]), default=None)
+            inserts.append((ident, principal, channel, json.dumps(payload), token, event_time))
+            members += [(r["id"], ident, views[r["match_id"]].version) for r in batch]
+            claims.append(
+                Claim(
+                    id=ident,
+                    kind="batch",
+                    principal=principal,
+                    channel=channel,
+                    delivery_key=ident,
+                    payload=payload,
+                    attempts=0,
+                    first_attempt_at=datetime.now(UTC),
+                    event_time=event_time,
+                    token=token,
+                    recipient=recipients.get(principal),
+                )
+            )
+        await conn.executemany(
+            "INSERT INTO notifier.deliveries (id, kind, principal, channel, state, payload, delivery_key, "
+            "lease_token, next_attempt_at, first_attempt_at, event_time) "
+            "VALUES ($1, 'batch', $2, $3, 'queued', $4::jsonb, $1, $5, now() + make_interval(secs => $7), "
+            "now(), $6)",
+            [(*row, self.settings.notifier_lease_s) for row in inserts],
+        )
+        await conn.execute(
+            "UPDATE notifier.deliveries d SET state = 'in_batch', carried_by = x.batch, match_version = x.v, "
+            "first_attempt_at = now(), next_attempt_at = NULL "
+            "FROM unnest($1::text[], $2::text[], $3::int[]) AS x(id, batch, v) WHERE d.id = x.id",
+            [m[0] for m in members],
+            [m[1] for m in members],
+            [m[2] for m in members],
+        )
+        return claims
 
     # Sending.
 
@@ -361,18 +457,18 @@ class DeliveryWorker:
                         await repository.disable_webhook(conn, claim.principal, outcome.disable_webhook)
                     if state not in ("delivered", "failed"):
                         continue
-                    members = (
-                        [row] if claim.kind == "alert" else await self._digest_members(conn, claim, state)
-                    )
+                    members = [row] if claim.kind == "alert" else await self._carried(conn, claim, state)
                     events += [self._audit(claim, m, state, attempts, outcome.error, now) for m in members]
                     told.append((claim, state, len(members)))
             await outbox.append_many(conn, "notifier", ALERTS, events)
         for claim, state, n in told:
             if state == "delivered":
                 self.metrics.delivered(claim.channel, n)
-                if claim.kind == "alert" and claim.event_time is not None:
-                    latency = (now - claim.event_time).total_seconds()
-                    self.metrics.latency.labels(self.metrics.service, claim.channel).observe(max(latency, 0))
+                if claim.kind != "digest" and claim.event_time is not None:
+                    # A batch counts once per alert it carried, from its earliest match event.
+                    latency = max((now - claim.event_time).total_seconds(), 0)
+                    for _ in range(n):
+                        self.metrics.latency.labels(self.metrics.service, claim.channel).observe(latency)
             else:
                 self.metrics.failed(claim.channel, n)
                 log.warning("alert_failed", delivery=claim.delivery_key, channel=claim.channel)
@@ -399,13 +495,13 @@ class DeliveryWorker:
         return new_event(AlertFailed, source=SOURCE, data=alert, id=event_id, time=now)
 
     @staticmethod
-    async def _digest_members(conn: Any, claim: Claim, state: str) -> list[Any]:
-        """The alerts a digest carried take its outcome."""
+    async def _carried(conn: Any, claim: Claim, state: str) -> list[Any]:
+        """The alerts a digest or batch carried take its outcome."""
         return list(
             await conn.fetch(
                 "UPDATE notifier.deliveries SET state = $2, "
                 "delivered_at = CASE WHEN $2 = 'delivered' THEN now() END "
-                "WHERE digest_id = $1 RETURNING id, match_id, match_version",
+                "WHERE carried_by = $1 RETURNING id, match_id, match_version",
                 claim.id,
                 state,
             )

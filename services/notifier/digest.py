@@ -118,7 +118,7 @@ async def _make(
             json.dumps(payload),
         )
         await conn.execute(
-            "UPDATE notifier.deliveries SET state = 'in_digest', digest_id = $2 WHERE id = ANY($1::text[])",
+            "UPDATE notifier.deliveries SET state = 'in_digest', carried_by = $2 WHERE id = ANY($1::text[])",
             [r["id"] for r in kept],
             ident,
         )

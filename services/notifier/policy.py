@@ -125,6 +125,46 @@ class Schedule:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Due:
+    """A claimable delivery row, as the worker's planning sees it."""
+
+    id: str
+    principal: str
+    channel: str
+    score: float
+    batchable: bool  # an instant alert not tried yet (retries and digests go as they are)
+
+
+def plan_sends(due: Sequence[Due], *, batch_max: int, limit: int) -> list[list[Due]]:
+    """Group the due rows into at most `limit` sends.
+
+    The instant alerts that are due together for one recipient and channel (typically the
+    shortlist of a need just published) go as one send, ranked best first, at most
+    `batch_max` to a send; everything else goes alone. Sends keep the order in which their
+    first row came due; rows left over wait for the next claim.
+    """
+    sends: list[list[Due]] = []
+    groups: dict[tuple[str, str], list[Due]] = {}
+    for row in due:
+        if row.batchable and batch_max > 1:
+            group = groups.get((row.principal, row.channel))
+            if group is None:
+                group = groups[(row.principal, row.channel)] = []
+                sends.append(group)
+            group.append(row)
+        else:
+            sends.append([row])
+    out: list[list[Due]] = []
+    for send in sends:
+        if len(send) > 1:
+            ranked = sorted(send, key=lambda r: (-r.score, r.id))
+            out += [ranked[i : i + batch_max] for i in range(0, len(ranked), batch_max)]
+        else:
+            out.append(send)
+    return out[:limit]
+
+
 def within_budget(ranked: Sequence[T], budget: int) -> tuple[list[T], list[T]]:
     """Split alerts ranked best first into those a digest keeps and those it suppresses."""
     return list(ranked[:budget]), list(ranked[budget:])

@@ -123,6 +123,20 @@ def digest_body(
     }
 
 
+def batch_body(
+    *, batch_id: str, recipient: str, alerts: list[dict[str, Any]], created_at: str
+) -> dict[str, Any]:
+    """Instant alerts that fell due together for one recipient (such as a need's shortlist),
+    best first."""
+    return {
+        "type": "batch",
+        "batch_id": batch_id,
+        "recipient": recipient,
+        "created_at": created_at,
+        "alerts": alerts,
+    }
+
+
 @dataclass(frozen=True)
 class Mail:
     subject: str
@@ -131,7 +145,7 @@ class Mail:
 
 
 def _alerts_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    alerts: list[dict[str, Any]] = payload["alerts"] if payload["type"] == "digest" else [payload]
+    alerts: list[dict[str, Any]] = payload["alerts"] if payload["type"] in ("digest", "batch") else [payload]
     return alerts
 
 
@@ -146,6 +160,12 @@ def mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> M
         if payload.get("suppressed"):
             more = payload["suppressed"]
             intro += f" ({more} till visas i inkorgen)" if sv else f" ({more} more in your inbox)"
+    elif payload["type"] == "batch":
+        n = len(alerts)
+        titles = {a["need"]["title"] or a["need"]["id"] for a in alerts}
+        about = f": {titles.pop()}" if len(titles) == 1 else ""
+        subject = f"Innomatch: {n} nya matchningar{about}" if sv else f"Innomatch: {n} new matches{about}"
+        intro = f"Innomatch har hittat {n} matchningar:" if sv else f"Innomatch found {n} matches:"
     else:
         title = alerts[0]["need"]["title"] or alerts[0]["need"]["id"]
         subject = f"Ny matchning: {title}" if sv else f"New match: {title}"

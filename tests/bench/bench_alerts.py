@@ -234,7 +234,8 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         send_s = time.monotonic() - started
         await asyncio.sleep(args.drain_seconds)
         first: dict[str, float] = {}
-        alerts = [r for r in receiver.accepted() if r.body.get("recipient") == f"buyer_group:{group_id}"]
+        alerts = receiver.alerts(f"buyer_group:{group_id}")
+        posts = len({a.delivery_id for a in alerts})
         for r in alerts:
             need = r.body["match"]["need_id"]
             first[need] = min(first.get(need, r.at), r.at)
@@ -251,6 +252,7 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         "send_seconds": round(send_s, 2),
         "needs_alerted": len(latencies),
         "alerts_received": len(alerts),
+        "webhook_posts": posts,
         "alerts_per_s_during_run": round(len(alerts) / span, 1) if span else None,
         "bad_signatures": bad_signatures,
         "latency_ms": {
@@ -330,7 +332,7 @@ async def delivery(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         # Only the matches published here: the matcher also scores the need and adds its own.
 
         def delivered() -> list[Any]:
-            return [r for r in receiver.accepted() if r.body.get("match", {}).get("id") in published]
+            return [a for a in receiver.alerts() if a.body.get("match", {}).get("id") in published]
 
         while len(delivered()) < args.alerts and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
@@ -341,6 +343,7 @@ async def delivery(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     return {
         "alerts_published": args.alerts,
         "alerts_delivered": len(accepted),
+        "webhook_posts": len({a.delivery_id for a in accepted}),
         "seconds": round(elapsed, 2),
         "alerts_per_s": round(len(accepted) / elapsed, 1) if elapsed else None,
         "bad_signatures": sum(1 for r in receiver.received if not r.signature_ok),

@@ -47,7 +47,7 @@ from services.infra.settings import Settings
 from tests import factories
 from tests.conftest import OPERATOR_TOKEN, Stack
 from tests.kafka_helpers import bodies, eventually, produce, read_until
-from tests.receivers import SmtpServer, WebhookReceiver
+from tests.receivers import ReceivedAlert, SmtpServer, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -358,6 +358,35 @@ def disabled(notifier: Notifier) -> float:
     return notifier.metric("innomatch_notifier_alerts_suppressed_total", reason="disabled")
 
 
+async def test_a_needs_matches_reach_the_group_together_best_first(
+    stack: Stack, notifier: Notifier, receiver: WebhookReceiver
+) -> None:
+    s = await scene(stack, hook(receiver), n_suppliers=5)
+    scores = dict(zip(s.suppliers, [0.6, 0.9, 0.7, 0.95, 0.8], strict=True))
+    await publish(stack, *(match_event(s.need_id, sup, sc) for sup, sc in scores.items()))
+
+    got = await eventually(lambda: _alerts(receiver, s.group, 5), timeout=30)
+    assert sorted(a.body["match"]["score"] for a in got) == sorted(scores.values())
+    # Due together, they go together: fewer POSTs than alerts, each ranked best first.
+    posts = [r for r in receiver.accepted() if r.body["recipient"] == s.group]
+    assert len(posts) < 5 and all(r.signature_ok for r in posts)
+    batch = next(r.body for r in posts if r.body["type"] == "batch")
+    ranked = [a["match"]["score"] for a in batch["alerts"]]
+    assert len(ranked) >= 2 and ranked == sorted(ranked, reverse=True)
+    assert all(a["summary"] and a["recipient"] == s.group for a in batch["alerts"])
+    # The audit trail and the inbox still speak of each alert.
+    wanted = {alert_id(s.group, match_id(s.need_id, sup), "webhook") for sup in s.suppliers}
+    audit = await read_until(
+        stack.kafka_bootstrap,
+        ALERTS,
+        lambda rs: wanted <= {b.get("data", {}).get("id") for b in bodies(rs)},
+    )
+    told = [b for b in bodies(audit) if b.get("data", {}).get("id") in wanted]
+    assert {b["type"] for b in told} == {"alert.delivered"} and len({b["id"] for b in told}) == 5
+    items = await inbox(notifier, s.group)
+    assert {i["match"]["supplier_id"] for i in items} >= set(s.suppliers)
+
+
 async def _at_least(items: Any, n: int) -> Any:
     got = await items
     return got if len(got) >= n else None
@@ -539,12 +568,12 @@ async def test_switching_from_a_daily_digest_to_instant_sends_what_was_held(
 
     gid = s.group.split(":", 1)[1]
     await publish(stack, group_event(hook(receiver, mode="instant"), version=2, gid=gid))
-    got = await eventually(lambda: _first_tries(receiver, s.group, 2), timeout=30)
-    assert {r.body["match"]["supplier_id"] for r in got} == set(s.suppliers)
-    assert all(r.body["type"] != "digest" for r in got)
+    got = await eventually(lambda: _alerts(receiver, s.group, 2), timeout=30)
+    assert {a.body["match"]["supplier_id"] for a in got} == set(s.suppliers)
+    assert all(a.carrier != "digest" for a in got)
 
 
-def _first_tries(receiver: WebhookReceiver, principal: str, n: int) -> list[Any] | None:
-    """The principal's accepted deliveries, once there are n of them."""
-    got = [r for r in receiver.for_recipient(principal) if r.first]
+def _alerts(receiver: WebhookReceiver, principal: str, n: int) -> list[ReceivedAlert] | None:
+    """The alerts accepted for the principal, once there are n of them."""
+    got = receiver.alerts(principal)
     return got if len(got) >= n else None

@@ -65,12 +65,12 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
             need_id = need.json()["id"]
 
             def mine() -> list[Any]:
-                return [r for r in receiver.accepted() if r.body["match"]["supplier_id"] == supplier_id]
+                return [a for a in receiver.alerts() if a.body["match"]["supplier_id"] == supplier_id]
 
             got = (await eventually(mine, timeout=60))[0]
             assert got.signature_ok
             principal = f"buyer_group:{group_id}"
-            assert got.delivery_id.startswith(alert_id(principal, match_id(need_id, supplier_id), "webhook"))
+            assert got.body["alert_id"] == alert_id(principal, match_id(need_id, supplier_id), "webhook")
             body = got.body
             assert body["recipient"] == principal and body["need"]["id"] == need_id
             assert body["supplier"]["name"] == f"Laddbolaget {marker} AB"

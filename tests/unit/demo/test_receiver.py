@@ -112,3 +112,9 @@ def test_digests_list_each_alert_and_unknown_bodies_are_shown_as_json() -> None:
     odd = format_alert("s", {"hello": "världen"}, now=NOON)
     assert 'Webhook call for s:\n{\n  "hello": "världen"\n}' in odd
     assert "Webhook call for s" in format_alert("s", [1, 2], now=NOON)
+
+
+def test_a_batch_lists_each_alert_it_carries() -> None:
+    batch = {"type": "batch", "alerts": [ALERT, {**ALERT, "need": {"title": "Annat behov"}}]}
+    text = format_alert("s", batch, now=NOON)
+    assert "2 alerts for s, best first" in text and "Annat behov" in text

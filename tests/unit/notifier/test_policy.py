@@ -89,3 +89,24 @@ def test_budget_keeps_the_best_and_cuts_the_rest() -> None:
     kept, cut = policy.within_budget([0.9, 0.8, 0.7], 2)
     assert (kept, cut) == ([0.9, 0.8], [0.7])
     assert policy.within_budget([0.9], 5) == ([0.9], [])
+
+
+def _due(
+    ident: str, principal: str = "buyer_group:g", score: float = 0.5, batchable: bool = True
+) -> policy.Due:
+    return policy.Due(ident, principal, "webhook", score, batchable)
+
+
+def test_alerts_due_together_for_one_recipient_go_as_one_send_best_first() -> None:
+    due = [_due("a", score=0.6), _due("x", "supplier:s"), _due("b", score=0.9), _due("c", score=0.7)]
+    plan = policy.plan_sends(due, batch_max=50, limit=10)
+    assert [[d.id for d in send] for send in plan] == [["b", "c", "a"], ["x"]]
+
+
+def test_batches_are_capped_and_retries_and_digests_go_alone() -> None:
+    due = [_due("r", batchable=False), *(_due(f"a{i}", score=i / 10) for i in range(5))]
+    plan = policy.plan_sends(due, batch_max=2, limit=10)
+    assert [[d.id for d in send] for send in plan] == [["r"], ["a4", "a3"], ["a2", "a1"], ["a0"]]
+    assert len(policy.plan_sends(due, batch_max=2, limit=2)) == 2
+    # batch_max 1: every alert on its own, in the order it came due.
+    assert [send[0].id for send in policy.plan_sends(due, batch_max=1, limit=10)] == [d.id for d in due]

@@ -50,6 +50,25 @@ def test_mail_has_both_parts_and_the_unsubscribe_link() -> None:
     assert msg["List-Unsubscribe"] == "<https://u>"
 
 
+def test_a_batch_mail_lists_every_alert_of_one_need_under_its_title() -> None:
+    items = [
+        render.alert_body(
+            alert_id=f"a{i}",
+            thread_id=f"t{i}",
+            recipient="buyer_group:g",
+            view=VIEW,
+            language=Language.sv,
+            created_at="now",
+        )
+        for i in range(3)
+    ]
+    body = render.batch_body(batch_id="b", recipient="buyer_group:g", alerts=items, created_at="now")
+    m = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x")
+    assert m.subject == "Innomatch: 3 nya matchningar: Laddinfrastruktur för elbussar"
+    assert m.text.startswith("Innomatch har hittat 3 matchningar:")
+    assert m.text.count("\n- ") == 3 and m.html.count("<li>") == 3
+
+
 def test_signature_is_hmac_of_timestamp_and_body() -> None:
     header = webhook.signature("secret-secret-secret", b'{"a":1}', 1700000000)
     assert header == (
