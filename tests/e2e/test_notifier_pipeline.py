@@ -27,10 +27,16 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
 ) -> None:
     receiver = WebhookReceiver(SECRET).start()
     marker = uuid.uuid4().hex[:8]
-    # Earlier tests leave many suppliers with the factory's profile, and a need keeps only its
-    # top K. A term only this supplier and this need share ranks it first among them.
+    # Earlier tests leave many suppliers with the factory's profile, which score 1.0 against the
+    # factory's need, and a need keeps only its top K (ties broken by supplier id). So this need
+    # is in a region that only this test's supplier serves.
+    region = "SE332"
     word = "zq" + marker
-    capabilities = {**factories.registration()["capabilities"], "keywords": ["laddstolpar", word]}
+    capabilities = {
+        **factories.registration()["capabilities"],
+        "keywords": ["laddstolpar", word],
+        "regions": [region],
+    }
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             supplier = await http.post(
@@ -58,7 +64,9 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
             group_id, token = group.json()["id"], group.json()["token"]
             need = await http.post(
                 f"{services['needs']}/v1/buyer-groups/{group_id}/needs",
-                json=factories.need(description=f"Snabbladdning av elbussar vid depåer, {word}."),
+                json=factories.need(
+                    description=f"Snabbladdning av elbussar vid depåer, {word}.", regions=[region]
+                ),
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert need.status_code == 201, need.text
