@@ -1,9 +1,10 @@
 """The matching engine: pure, in memory, no I/O.
 
 It holds every supplier and the open needs, and ranks in both directions: a need against all
-suppliers, a supplier against all open needs. The index scores whole populations at once;
-the best rows are rescored with `scoring.score_pair`, which gives the exact score and the
-explanation. Ties are broken by id, so the same inputs always give the same ranking.
+suppliers, a supplier against all open needs. The index scores whole populations at once,
+exactly as `scoring` defines the score; only the rows kept are passed to
+`scoring.score_pair` for their explanation. Ties are broken by id, so the same inputs always
+give the same ranking.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import text
-from services.matcher.index import Floats, Mask, NeedIndex, Rows, SupplierIndex
+from services.matcher.index import Floats, Mask, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
 DEFAULT_THRESHOLD = 0.35
@@ -24,8 +25,8 @@ DEFAULT_THRESHOLD = 0.35
 # cosine and much to the index (a million suppliers).
 SUPPLIER_TERMS = 48
 DEFAULT_TOP_K = 50
-# The index computes in floating point and the exact score is rounded to 4 decimals: rows
-# this close below a cut are rescored too, so none is lost to rounding.
+# The exact score is rounded to 4 decimals: rows this close below a cut may round up to it,
+# so they stay candidates.
 _MARGIN = 1e-3
 
 
@@ -140,6 +141,15 @@ class MatchEngine:
             rows = rows[score[rows] >= kth - _MARGIN]
         return rows
 
+    def _best(self, score: Floats, rows: Rows, ids: list[str], limit: int | None) -> list[int]:
+        """The rows at or above the threshold, by exact score and then id, at most `limit`."""
+        exact_scores = [exact(score[row]) for row in rows.tolist()]
+        kept = sorted(
+            (i for i, value in enumerate(exact_scores) if value >= self.threshold),
+            key=lambda i: (-exact_scores[i], ids[rows[i]]),
+        )
+        return [int(rows[i]) for i in (kept[:limit] if limit else kept)]
+
     def rank_suppliers(self, need: str | NeedProfile, limit: int | None = None) -> list[Scored]:
         """Suppliers matching a need, best first, at most `limit` (default top_k)."""
         profile = self.need(need) if isinstance(need, str) else need
@@ -147,12 +157,9 @@ class MatchEngine:
             return []
         limit = limit or self.top_k
         score, eligible = self.suppliers.scores(profile)
-        scored = [
-            score_pair(profile, self.suppliers.profile(int(row)), self.threshold)
-            for row in self._candidates(score, eligible, limit)
-        ]
-        hits = sorted((s for s in scored if s.eligible), key=lambda s: (-s.score, s.supplier_id))
-        return hits[:limit]
+        rows = self._best(score, self._candidates(score, eligible, limit), self.suppliers.ids, limit)
+        # Only the rows kept are explained: a profile and an explanation cost far more than a score.
+        return [score_pair(profile, self.suppliers.profile(row), self.threshold) for row in rows]
 
     def set_cut(self, need_id: str, score: float) -> None:
         """Record the score a supplier must reach to enter the need's top K (0: it has room)."""
@@ -173,12 +180,8 @@ class MatchEngine:
         score, eligible = self.needs.scores(profile)
         if within_top_k:
             eligible &= score >= self.needs.cut.view() - _MARGIN
-        scored = [
-            score_pair(self.needs.profiles[self.needs.ids[int(row)]], profile, self.threshold)
-            for row in self._candidates(score, eligible, limit)
-        ]
-        hits = sorted((s for s in scored if s.eligible), key=lambda s: (-s.score, s.need_id))
-        return hits[:limit] if limit else hits
+        rows = self._best(score, self._candidates(score, eligible, limit), self.needs.ids, limit)
+        return [score_pair(self.needs.profiles[self.needs.ids[row]], profile, self.threshold) for row in rows]
 
     def explain(self, need: NeedProfile, supplier_id: str) -> Scored | None:
         """The pair's score and explanation, also when it is no match; None without the supplier."""

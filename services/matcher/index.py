@@ -7,10 +7,11 @@ A population keeps, per row, what `scoring` needs, in flat arrays and inverted l
 - text postings (term -> rows and weights) for the sparse dot product of tf-idf vectors;
 - region postings keyed by NUTS code, and arrays of TRL, focus areas and supplier types.
 
-The numbers it produces are the formula of `scoring` computed for many rows together; the
-engine rescores the best rows with `scoring.score_pair` for the exact score and the
-explanation. A changed or removed row is marked dead and a new row appended; the arrays are
-rebuilt when dead rows pile up.
+The numbers it produces are the formula of `scoring` computed for many rows together, in
+the same order of operations: the text weights are half-precision numbers, whose products
+and sums double precision holds exactly, so `exact` of a row's number is the score
+`scoring.score_pair` gives. The engine explains only the rows it keeps. A changed or removed
+row is marked dead and a new row appended; the arrays are rebuilt when dead rows pile up.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ TYPE_BIT = {kind.value: 1 << i for i, kind in enumerate(SupplierType)}
 Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.intp]
+
+
+def exact(raw: float) -> float:
+    """The score of a row as `scoring.score_pair` states it (capped, 4 decimals)."""
+    return round(min(1.0, float(raw)), 4)
 
 
 def mask_of(values: Iterable[str], bits: dict[str, int]) -> int:
@@ -287,7 +293,7 @@ class SupplierIndex(_Population):
         if need.cpv:
             total = np.zeros(n)
             for code in need.cpv:
-                best = np.zeros(n, dtype=np.float32)
+                best = np.zeros(n)
                 for sim, key in _cpv_keys(code):
                     rows = self.cpv_rows.get(key)
                     if rows is not None:
@@ -356,7 +362,7 @@ class NeedIndex(_Population):
         n = self.size
         cpv = np.zeros(n)
         if supplier.cpv and self.entry_row.n:
-            best = np.zeros(self.entry_row.n, dtype=np.float32)
+            best = np.zeros(self.entry_row.n)
             keys = sorted((pair for code in supplier.cpv for pair in _cpv_keys(code)), key=lambda p: p[0])
             for sim, key in keys:
                 entries = self.entry_rows.get(key)
