@@ -210,8 +210,11 @@ class DeliveryWorker:
                 self.settings.notifier_lease_s,
             )
             fresh = [r for r in leased if r["payload"] is None]
-            frozen = await self._freeze(conn, fresh, recipients) if fresh else {}
-            made = await self._make_batches(conn, batches, recipients, token) if batches else []
+            # The matches of every body rendered in this claim, in one query.
+            wanted = [r["match_id"] for r in fresh] + [r["match_id"] for batch in batches for r in batch]
+            views = await repository.views(conn, wanted) if wanted else {}
+            frozen = await self._freeze(conn, fresh, views, recipients) if fresh else {}
+            made = await self._make_batches(conn, batches, views, recipients, token) if batches else []
         by_id = {r["id"]: r for r in leased}
         claims = []
         for send in plan:
@@ -253,10 +256,13 @@ class DeliveryWorker:
         )
 
     async def _freeze(
-        self, conn: Any, rows: list[Any], recipients: dict[str, policy.Recipient]
+        self,
+        conn: Any,
+        rows: list[Any],
+        views: dict[str, render.MatchView],
+        recipients: dict[str, policy.Recipient],
     ) -> dict[str, tuple[dict[str, Any], str]]:
         """Render the body of each first try and store it with the delivery id it goes under."""
-        views = await repository.views(conn, [r["match_id"] for r in rows])
         created = datetime.now(UTC).isoformat()
         out: dict[str, tuple[dict[str, Any], str]] = {}
         for r in rows:
@@ -270,11 +276,15 @@ class DeliveryWorker:
         return out
 
     async def _make_batches(
-        self, conn: Any, batches: list[list[Any]], recipients: dict[str, policy.Recipient], token: uuid.UUID
+        self,
+        conn: Any,
+        batches: list[list[Any]],
+        views: dict[str, render.MatchView],
+        recipients: dict[str, policy.Recipient],
+        token: uuid.UUID,
     ) -> list[Claim]:
         """Record each batch as a delivery of its own, leased and with its body frozen, and
         mark its alerts as carried by it: from here on it is retried like any delivery."""
-        views = await repository.views(conn, [r["match_id"] for batch in batches for r in batch])
         created = datetime.now(UTC).isoformat()
         claims: list[Claim] = []
         inserts: list[tuple[Any, ...]] = []
