@@ -57,7 +57,8 @@ class WebhookReceiver:
 
     `script(delivery_id, attempt)` gives the status to answer (default 200). A receiver that
     follows the contract accepts a delivery id once: a repeat is answered 200, not counted.
-    `hold_s` delays every answer, to leave time to kill the sender mid-delivery.
+    `hold_s` delays every answer; `pause()` holds every answer until `resume()`, so a test can
+    kill the sender while a delivery is certainly in flight.
     """
 
     secret: str
@@ -65,11 +66,22 @@ class WebhookReceiver:
     hold_s: float = 0.0
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
-    in_flight: int = 0  # requests being held (hold_s) right now
+    in_flight: int = 0  # requests being held (hold_s or paused) right now
     _accepted: set[str] = field(default_factory=set)
     _tries: Counter[str] = field(default_factory=Counter)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _answering: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._answering.set()
+
+    def pause(self) -> None:
+        """Hold every answer from now on (requests still arrive) until `resume`."""
+        self._answering.clear()
+
+    def resume(self) -> None:
+        self._answering.set()
 
     @property
     def url(self) -> str:
@@ -89,12 +101,12 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 delivery_id = self.headers.get("Innomatch-Delivery-Id", "")
                 ok = verify(receiver.secret, body, self.headers.get("Innomatch-Signature", ""))
-                if receiver.hold_s:
-                    with receiver._lock:
-                        receiver.in_flight += 1
-                    time.sleep(receiver.hold_s)
-                    with receiver._lock:
-                        receiver.in_flight -= 1
+                with receiver._lock:
+                    receiver.in_flight += 1
+                time.sleep(receiver.hold_s)
+                receiver._answering.wait(120)
+                with receiver._lock:
+                    receiver.in_flight -= 1
                 if _peer_gone(self.connection):
                     receiver._record(delivery_id, body, ok, 0)
                     return
@@ -110,6 +122,7 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self.resume()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -94,20 +94,20 @@ class Runtime:
         log.info("runtime_started", consumers=len(self.broker.subscribers))
 
     async def stop(self) -> None:
+        """Stop within a bounded time whatever the broker or database do: each step gets a
+        deadline, and a step that misses it is abandoned (logged) rather than awaited, since a
+        Kafka producer whose request is in flight may not even honour cancellation."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        # Bounded: a consumer that cannot leave its group in time is dropped by the broker
-        # after its session timeout, and what it had not committed is consumed again.
-        try:
-            await asyncio.wait_for(self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
-        except TimeoutError:
-            log.warning("broker_stop_timed_out", after_s=self.settings.kafka_shutdown_grace_s + 3)
+        if self._tasks:
+            await _within("background_tasks", asyncio.gather(*self._tasks, return_exceptions=True), 5)
+        # A consumer that cannot leave its group in time is dropped by the broker after its
+        # session timeout, and what it had not committed is consumed again.
+        await _within("broker", self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            if not await _within("database_pool", pool.close(), 5):
+                pool.terminate()
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False}
@@ -139,3 +139,17 @@ class Runtime:
                         ).set(max(ends[tp] - committed, 0))
                 except Exception as exc:  # lag is best effort; never take the service down
                     log.debug("lag_probe_failed", error=str(exc))
+
+
+async def _within(step: str, work: Awaitable[Any], seconds: float) -> bool:
+    """Await `work` for at most `seconds`; past that, cancel it without waiting for it to end
+    and return False. Errors are logged, never raised: stopping goes on regardless."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("stop_step_timed_out", step=step, after_s=seconds)
+        return False
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("stop_step_failed", step=step, error=str(exc))
+    return True

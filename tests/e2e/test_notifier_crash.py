@@ -60,9 +60,12 @@ async def test_kill_during_delivery_then_restart_loses_nothing_and_repeats_nothi
         await publish(stack, *(match_event(s.need_id, sup, 0.8) for sup in s.suppliers))
         wanted = {alert_id(s.group, match_id(s.need_id, sup), "webhook") for sup in s.suppliers}
 
-        # Kill while a delivery is being held by the receiver, after some were accepted.
-        await eventually(lambda: len(receiver.alerts()) >= 4 and receiver.in_flight > 0, timeout=60)
+        # Kill while the receiver holds a delivery unanswered, after some were accepted.
+        await eventually(lambda: len(receiver.alerts()) >= 4, timeout=60)
+        receiver.pause()
+        await eventually(lambda: receiver.in_flight > 0, timeout=30)
         notifier.kill()
+        receiver.resume()
         assert len(receiver.alerts()) < ALERTS_SENT
         answered_before_kill = set(receiver.answered_ok())
         recorded = await delivered_keys(stack, answered_before_kill)
