@@ -78,8 +78,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def load_replicas() -> None:
         async with runtime.pool.acquire() as conn:
+            async for chunk in repository.supplier_chunks(conn):
+                matcher.load_suppliers(chunk)
             matcher.load(
-                await repository.load_suppliers(conn),
                 await repository.load_open_needs(conn),
                 await repository.need_cuts(conn, settings.matcher_top_k),
             )

@@ -17,7 +17,7 @@ import numpy as np
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import text
-from services.matcher.index import Floats, Mask, NeedIndex, Rows, SupplierIndex, exact
+from services.matcher.index import MARGIN, Floats, Mask, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
 DEFAULT_THRESHOLD = 0.35
@@ -25,9 +25,6 @@ DEFAULT_THRESHOLD = 0.35
 # cosine and much to the index (a million suppliers).
 SUPPLIER_TERMS = 48
 DEFAULT_TOP_K = 50
-# The exact score is rounded to 4 decimals: rows this close below a cut may round up to it,
-# so they stay candidates.
-_MARGIN = 1e-3
 
 
 def _cpv_labels(codes: tuple[str, ...]) -> str:
@@ -103,6 +100,10 @@ class MatchEngine:
             self.suppliers = self.suppliers.rebuilt()
         return profile
 
+    def load_suppliers(self, states: list[SupplierState]) -> None:
+        """`upsert_supplier` for many suppliers at once (loading the projection)."""
+        self.suppliers.add_many([supplier_profile(state, self.this_year) for state in states])
+
     def trim(self) -> None:
         """Give back memory kept for growth, after loading many profiles at once."""
         self.suppliers.trim()
@@ -135,15 +136,16 @@ class MatchEngine:
     # --- ranking ---------------------------------------------------------------------------
 
     def _candidates(self, score: Floats, eligible: Mask, limit: int | None) -> Rows:
-        rows = np.flatnonzero(eligible & (score >= self.threshold - _MARGIN))
+        rows = np.flatnonzero(eligible & (score >= self.threshold - MARGIN))
         if limit is not None and len(rows) > limit:
             kth = np.partition(score[rows], len(rows) - limit)[len(rows) - limit]
-            rows = rows[score[rows] >= kth - _MARGIN]
+            rows = rows[score[rows] >= kth - MARGIN]
         return rows
 
     def _best(self, score: Floats, rows: Rows, ids: list[str], limit: int | None) -> list[int]:
-        """The rows at or above the threshold, by exact score and then id, at most `limit`."""
-        exact_scores = [exact(score[row]) for row in rows.tolist()]
+        """The rows at or above the threshold, by exact score and then id, at most `limit`;
+        `score[i]` is the score of `rows[i]`."""
+        exact_scores = [exact(value) for value in score.tolist()]
         kept = sorted(
             (i for i, value in enumerate(exact_scores) if value >= self.threshold),
             key=lambda i: (-exact_scores[i], ids[rows[i]]),
@@ -156,10 +158,11 @@ class MatchEngine:
         if profile is None or not len(self.suppliers):
             return []
         limit = limit or self.top_k
-        score, eligible = self.suppliers.scores(profile)
-        rows = self._best(score, self._candidates(score, eligible, limit), self.suppliers.ids, limit)
+        rows, score = self.suppliers.best(profile, limit, self.threshold)
+        keep = self._candidates(score, np.ones(len(rows), dtype=np.bool_), limit)
+        kept = self._best(score[keep], rows[keep], self.suppliers.ids, limit)
         # Only the rows kept are explained: a profile and an explanation cost far more than a score.
-        return [score_pair(profile, self.suppliers.profile(row), self.threshold) for row in rows]
+        return [score_pair(profile, self.suppliers.profile(row), self.threshold) for row in kept]
 
     def set_cut(self, need_id: str, score: float) -> None:
         """Record the score a supplier must reach to enter the need's top K (0: it has room)."""
@@ -179,8 +182,9 @@ class MatchEngine:
             return []
         score, eligible = self.needs.scores(profile)
         if within_top_k:
-            eligible &= score >= self.needs.cut.view() - _MARGIN
-        rows = self._best(score, self._candidates(score, eligible, limit), self.needs.ids, limit)
+            eligible &= score >= self.needs.cut.view() - MARGIN
+        candidates = self._candidates(score, eligible, limit)
+        rows = self._best(score[candidates], candidates, self.needs.ids, limit)
         return [score_pair(self.needs.profiles[self.needs.ids[row]], profile, self.threshold) for row in rows]
 
     def explain(self, need: NeedProfile, supplier_id: str) -> Scored | None:

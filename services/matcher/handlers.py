@@ -20,6 +20,7 @@ derived from the match id and version, so reprocessing publishes nothing new.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,18 +107,24 @@ class Matcher:
 
     # --- replicas ------------------------------------------------------------------------------
 
-    def load(
-        self, suppliers: list[SupplierState], needs: list[NeedState], cuts: dict[str, float] | None = None
-    ) -> None:
+    def load_suppliers(self, suppliers: list[SupplierState]) -> None:
+        """Hold stored suppliers (at start-up, a chunk at a time)."""
+        self.engine.load_suppliers(suppliers)
         for supplier in suppliers:
-            self.engine.upsert_supplier(supplier)
             self.supplier_versions[supplier.id] = supplier.version
+
+    def load(self, needs: list[NeedState], cuts: dict[str, float] | None = None) -> None:
+        """Hold the stored open needs and their cuts, after the suppliers."""
         for need in needs:
             self.engine.upsert_need(need)
             self.need_versions[need.id] = need.version
         for need_id, cut in (cuts or {}).items():
             self.engine.set_cut(need_id, cut)
         self.engine.trim()
+        # The profiles just loaded live as long as the process: the collector need not scan
+        # them again (at a million suppliers a full collection would take seconds).
+        gc.collect()
+        gc.freeze()
         self._gauges()
 
     def _gauges(self) -> None:

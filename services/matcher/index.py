@@ -27,6 +27,7 @@ from services.contracts.vocab import FocusArea, SupplierType
 from services.matcher.scoring import (
     COMMON_LEVEL_SIMILARITY,
     CPV_BEST_SHARE,
+    NUTS_CODES,
     TEXT_SATURATION,
     WEIGHTS,
     NeedProfile,
@@ -38,9 +39,15 @@ from services.matcher.scoring import (
 
 FOCUS_BIT = {area.value: 1 << i for i, area in enumerate(FocusArea)}
 TYPE_BIT = {kind.value: 1 << i for i, kind in enumerate(SupplierType)}
+# Sweden's NUTS codes (33) fit one 64-bit mask: a row keeps the codes it names.
+REGION_BIT = {code: 1 << i for i, code in enumerate(NUTS_CODES)}
 Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.intp]
+
+
+# Scores are rounded to 4 decimals: a row this close below a bar may round up to it.
+MARGIN = 1e-3
 
 
 def exact(raw: float) -> float:
@@ -63,6 +70,13 @@ class _Grow:
     def __init__(self, dtype: Any, capacity: int = 4) -> None:
         self.data: np.ndarray[Any, Any] = np.empty(capacity, dtype=dtype)
         self.n = 0
+
+    @classmethod
+    def of(cls, values: np.ndarray[Any, Any]) -> _Grow:
+        """A full array (shared, not copied) that grows by copying when appended to."""
+        grow = cls(values.dtype, 0)
+        grow.data, grow.n = values, len(values)
+        return grow
 
     def _reserve(self, extra: int) -> None:
         need = self.n + extra
@@ -98,6 +112,7 @@ def _postings(lists: dict[Any, _Grow], key: Any, dtype: Any = np.int32) -> _Grow
     return found
 
 
+@cache
 def _posting_keys(code8: str) -> list[tuple[str, int]]:
     """The keys a code is filed under: each prefix of its significant digits (length >= 2),
     paired with 0 (any length below it) and with the code's own significant length."""
@@ -107,6 +122,29 @@ def _posting_keys(code8: str) -> list[tuple[str, int]]:
         keys.append((sig[:k], 0))
         keys.append((sig[:k], len(sig)))
     return keys
+
+
+def _group_into(lists: dict[Any, _Grow], keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> None:
+    """Append each value to the list of its key, in order, with one stable sort."""
+    if not len(keys):
+        return
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    for key, start, end in zip(keys[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        chunk = values[start:end]
+        found = lists.get(key)
+        if found is None:
+            lists[key] = _Grow.of(chunk)
+        else:
+            found.extend(chunk)
+
+
+@cache
+def related_bits(region: str) -> int:
+    """The mask of the codes that contain `region` or lie within it."""
+    return mask_of(related_regions(region), REGION_BIT)
 
 
 @cache
@@ -140,8 +178,8 @@ class _Population:
         self.focus = _Grow(np.int16)
         self.types = _Grow(np.int16)
         self.regions: list[tuple[str, ...]] = []
+        self.region_bits = _Grow(np.int64)
         self.cpv: list[tuple[str, ...]] = []
-        self.region_rows: dict[str, _Grow] = {}
         self.term_rows: dict[int, _Grow] = {}
         self.term_weights: dict[int, _Grow] = {}
         # The text vector of row r is terms/weights[offsets[r]:offsets[r + 1]].
@@ -181,8 +219,7 @@ class _Population:
         self.types.append(types)
         self.cpv.append(cpv)
         self.regions.append(regions)
-        for code in regions:
-            _postings(self.region_rows, code).append(row)
+        self.region_bits.append(mask_of(regions, REGION_BIT))
         term_ids = []
         for term, weight in vector.items():
             tid = self.vocabulary.get(term)
@@ -198,6 +235,43 @@ class _Population:
         self.offsets.append(self.terms.n)
         return row
 
+    def _add_rows(self, rows: list[dict[str, Any]]) -> int:
+        """`_add_row` for many new ids at once (a bulk load): the postings are grouped with
+        one sort instead of grown entry by entry. Returns the first new row."""
+        first = len(self.ids)
+        for i, row in enumerate(rows):
+            self.remove(row["ident"])
+            self.ids.append(row["ident"])
+            self.row_of[row["ident"]] = first + i
+            self.cpv.append(row["cpv"])
+            self.regions.append(row["regions"])
+        self.alive.extend(np.ones(len(rows), dtype=np.bool_))
+        self.trl.extend([row["trl"] for row in rows])
+        self.focus.extend([row["focus"] for row in rows])
+        self.types.extend([row["types"] for row in rows])
+        self.region_bits.extend([mask_of(row["regions"], REGION_BIT) for row in rows])
+        vocabulary, words = self.vocabulary, self.words
+        term_ids: list[int] = []
+        weights: list[float] = []
+        lengths: list[int] = []
+        for row in rows:
+            for term in row["vector"]:
+                tid = vocabulary.get(term)
+                if tid is None:
+                    tid = vocabulary[term] = len(words)
+                    words.append(term)
+                term_ids.append(tid)
+            weights += row["vector"].values()
+            lengths.append(len(row["vector"]))
+        tids = np.asarray(term_ids, dtype=np.int32)
+        owners = np.repeat(np.arange(first, first + len(rows), dtype=np.int32), lengths)
+        self.terms.extend(tids)
+        self.weights.extend(weights)
+        self.offsets.extend(self.terms.n - len(tids) + np.cumsum(lengths))
+        _group_into(self.term_rows, tids, owners)
+        _group_into(self.term_weights, tids, self.weights.view()[-len(tids) :] if len(tids) else tids)
+        return first
+
     def remove(self, ident: str) -> bool:
         row = self.row_of.pop(ident, None)
         if row is None:
@@ -208,10 +282,9 @@ class _Population:
 
     def vector_of(self, row: int) -> dict[str, float]:
         start, end = self.offsets.data[row], self.offsets.data[row + 1]
-        return {
-            self.words[t]: float(w)
-            for t, w in zip(self.terms.data[start:end], self.weights.data[start:end], strict=True)
-        }
+        words = self.words
+        terms, weights = self.terms.data[start:end].tolist(), self.weights.data[start:end].tolist()
+        return {words[t]: w for t, w in zip(terms, weights, strict=True)}
 
     def trim(self) -> None:
         for value in vars(self).values():
@@ -243,14 +316,36 @@ class _Population:
         dot = np.bincount(np.concatenate(rows), products, minlength=self.size)
         return np.minimum(1.0, dot / TEXT_SATURATION)
 
-    def region_mask(self, regions: tuple[str, ...]) -> Mask:
-        mask = np.zeros(self.size, dtype=np.bool_)
+    def region_mask(self, regions: tuple[str, ...], rows: Rows | None = None) -> Mask:
+        """Which rows (all, or those given) name a region that contains or lies within one
+        of `regions`."""
+        wanted = 0
         for region in regions:
-            for code in related_regions(region):
-                rows = self.region_rows.get(code)
-                if rows is not None:
-                    mask[rows.view()] = True
+            wanted |= related_bits(region)
+        bits = self.region_bits.view() if rows is None else self.region_bits.view()[rows]
+        mask: Mask = (bits & wanted) != 0
         return mask
+
+    def text_of_rows(self, vector: dict[str, float], rows: Rows) -> Floats:
+        """`text_component` for the given rows only, through their own term lists: the cost
+        is the rows' terms, not the query terms' postings over the whole population."""
+        if not len(rows) or not vector:
+            return np.zeros(len(rows))
+        query = np.zeros(len(self.words), dtype=np.float32)
+        for term, q in vector.items():
+            tid = self.vocabulary.get(term)
+            if tid is not None:
+                query[tid] = q
+        offsets = self.offsets.view()
+        starts, ends = offsets[rows], offsets[rows + 1]
+        lengths = ends - starts
+        # The positions of every term of every row, row after row.
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        positions = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        positions += np.repeat(starts, lengths)
+        products = self.weights.view()[positions].astype(np.float32) * query[self.terms.view()[positions]]
+        dot = np.bincount(owner, products, minlength=len(rows))
+        return np.minimum(1.0, dot / TEXT_SATURATION)
 
 
 class SupplierIndex(_Population):
@@ -274,6 +369,33 @@ class SupplierIndex(_Population):
             for key in _posting_keys(code):
                 _postings(self.cpv_rows, key).append(row)
 
+    def add_many(self, suppliers: list[SupplierProfile]) -> None:
+        """`add` for many suppliers at once, much faster (loading a projection)."""
+        fresh: dict[str, SupplierProfile] = {}
+        for supplier in suppliers:  # the last profile of an id wins, as with `add`
+            fresh.pop(supplier.id, None)
+            fresh[supplier.id] = supplier
+        rows = [
+            {
+                "ident": s.id,
+                "cpv": s.cpv,
+                "regions": s.regions,
+                "trl": s.trl,
+                "focus": mask_of(s.focus_areas, FOCUS_BIT),
+                "types": mask_of(s.types, TYPE_BIT),
+                "vector": s.vector,
+            }
+            for s in fresh.values()
+        ]
+        first = self._add_rows(rows)
+        keys: dict[tuple[str, int], list[int]] = {}
+        for i, supplier in enumerate(fresh.values()):
+            for code in supplier.cpv:
+                for key in _posting_keys(code):
+                    keys.setdefault(key, []).append(first + i)
+        for key, members in keys.items():
+            _postings(self.cpv_rows, key).extend(members)
+
     def profile(self, row: int) -> SupplierProfile:
         focus, types = int(self.focus.data[row]), int(self.types.data[row])
         return SupplierProfile(
@@ -286,8 +408,7 @@ class SupplierIndex(_Population):
             vector=self.vector_of(row),
         )
 
-    def scores(self, need: NeedProfile) -> tuple[Floats, Mask]:
-        """Every row's score against `need`, and which rows meet the hard constraints."""
+    def _cpv_component(self, need: NeedProfile) -> Floats:
         n = self.size
         cpv = np.zeros(n)
         if need.cpv:
@@ -301,18 +422,56 @@ class SupplierIndex(_Population):
                 np.maximum(cpv, best, out=cpv)
                 total += best
             cpv = CPV_BEST_SHARE * cpv + (1 - CPV_BEST_SHARE) * total / len(need.cpv)
-        focus_bit = FOCUS_BIT.get(need.focus_area, 0)
-        focus = (self.focus.view() & focus_bit) != 0
+        return cpv
+
+    def _parts(self, need: NeedProfile) -> tuple[Floats, Floats, Floats]:
+        """The weighted CPV, focus area and supplier type components of every row."""
+        n = self.size
+        focus = (self.focus.view() & FOCUS_BIT.get(need.focus_area, 0)) != 0
         preferred = mask_of(need.preferred_types, TYPE_BIT)
         kind = (self.types.view() & preferred) != 0 if preferred else np.ones(n, dtype=np.bool_)
-        score = (
-            WEIGHTS["cpv"] * cpv
-            + WEIGHTS["text"] * self.text_component(need.vector)
-            + WEIGHTS["focus_area"] * focus
-            + WEIGHTS["supplier_type"] * kind
+        return (
+            WEIGHTS["cpv"] * self._cpv_component(need),
+            WEIGHTS["focus_area"] * focus.astype(np.float64),
+            WEIGHTS["supplier_type"] * kind.astype(np.float64),
         )
-        eligible = self.alive.view() & (self.trl.view() >= need.min_trl) & self.region_mask(need.regions)
-        return score, eligible
+
+    def _eligible(self, need: NeedProfile) -> Mask:
+        return self.alive.view() & (self.trl.view() >= need.min_trl) & self.region_mask(need.regions)
+
+    def scores(self, need: NeedProfile) -> tuple[Floats, Mask]:
+        """Every row's score against `need`, and which rows meet the hard constraints."""
+        cpv, focus, kind = self._parts(need)
+        # Added in the order of the reference formula: cpv, text, focus area, supplier type.
+        score = cpv + WEIGHTS["text"] * self.text_component(need.vector) + focus + kind
+        return score, self._eligible(need)
+
+    def best(self, need: NeedProfile, k: int, threshold: float) -> tuple[Rows, Floats]:
+        """Eligible rows that may be among the `k` best at or above `threshold`, with their
+        scores (to the last bit those of `scores`).
+
+        The text component is the expensive one: a need's terms touch tens of postings per
+        supplier. It adds at most WEIGHTS["text"], so the other components are computed for
+        every row, the full score for the rows best on those (to learn a score that k rows
+        reach), and then only for the rows that can still reach that score with full text.
+        """
+        cpv, focus, kind = self._parts(need)
+        reach = cpv + focus + kind + WEIGHTS["text"]
+        reach[~self._eligible(need)] = -1.0
+        rows = np.flatnonzero(reach >= threshold - MARGIN)
+        seeds_n = 4 * k
+        if len(rows) > seeds_n:
+            # The rows best without text are likely among the best with it.
+            seeds = rows[np.argpartition(-reach[rows], seeds_n)[:seeds_n]]
+            seed_scores = self._full(need, seeds, cpv, focus, kind)
+            if np.count_nonzero(seed_scores >= threshold) >= k:
+                bar = np.partition(seed_scores, seeds_n - k)[seeds_n - k]
+                rows = rows[reach[rows] >= bar - MARGIN]
+        return rows, self._full(need, rows, cpv, focus, kind)
+
+    def _full(self, need: NeedProfile, rows: Rows, cpv: Floats, focus: Floats, kind: Floats) -> Floats:
+        text = WEIGHTS["text"] * self.text_of_rows(need.vector, rows)
+        return cpv[rows] + text + focus[rows] + kind[rows]
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,9 +30,18 @@ async def delete_supplier(conn: Connection, supplier_id: str) -> None:
     await conn.execute("DELETE FROM matcher.suppliers WHERE id = $1", supplier_id)
 
 
-async def load_suppliers(conn: Connection) -> list[SupplierState]:
-    rows = await conn.fetch("SELECT profile FROM matcher.suppliers")
-    return [SupplierState.model_validate_json(r["profile"]) for r in rows]
+async def supplier_chunks(conn: Connection, size: int = 20_000) -> AsyncIterator[list[SupplierState]]:
+    """Every stored supplier, `size` at a time in id order (a million never sit in memory as
+    rows and models at once)."""
+    after = ""
+    while True:
+        rows = await conn.fetch(
+            "SELECT id, profile FROM matcher.suppliers WHERE id > $1 ORDER BY id LIMIT $2", after, size
+        )
+        if not rows:
+            return
+        yield [SupplierState.model_validate_json(r["profile"]) for r in rows]
+        after = rows[-1]["id"]
 
 
 # Needs.

@@ -21,7 +21,7 @@ this module is the definition, and makes the explanation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from services.contracts.cpv import cpv_lookup
 from services.contracts.events import MatchExplanation, SharedCpv
@@ -50,6 +50,7 @@ def lineage_similarity(gap: int) -> float:
     return max(0.6, 0.9 - 0.1 * (gap - 1))
 
 
+@lru_cache(maxsize=1 << 16)
 def cpv_similarity(a: str, b: str) -> tuple[float, str]:
     """Similarity of two CPV codes through the hierarchy, and the relation in words."""
     sa, sb = significant(a), significant(b)
@@ -73,15 +74,13 @@ def cpv_component(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) 
     return CPV_BEST_SHARE * max(best) + (1 - CPV_BEST_SHARE) * sum(best) / len(best)
 
 
-@cache
-def _nuts_codes() -> tuple[str, ...]:
-    return tuple(region.code for region in all_nuts())
+NUTS_CODES = tuple(region.code for region in all_nuts())
 
 
 @cache
 def related_regions(code: str) -> tuple[str, ...]:
     """The NUTS codes that contain `code` or lie within it (itself included)."""
-    return tuple(c for c in _nuts_codes() if c.startswith(code) or code.startswith(c))
+    return tuple(c for c in NUTS_CODES if c.startswith(code) or code.startswith(c))
 
 
 def regions_overlap(supplier: tuple[str, ...], need: tuple[str, ...]) -> tuple[str, str] | None:

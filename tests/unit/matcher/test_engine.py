@@ -52,6 +52,47 @@ def test_the_index_computes_the_reference_score_in_both_directions(population: t
             assert exact.eligible == (bool(eligible[row]) and exact.score >= engine.threshold)
 
 
+@pytest.mark.parametrize("top_k", [1, 3, 10, 50])
+def test_ranking_a_need_skips_only_suppliers_that_cannot_make_its_top_k(
+    population: tuple,  # type: ignore[type-arg]
+    top_k: int,
+) -> None:
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs, top_k=top_k)
+    index = engine.suppliers
+    for need in needs:
+        profile = engine.need(need.id)
+        assert profile is not None
+        scores, eligible = index.scores(profile)
+        everyone = sorted(
+            (-index_exact(scores[row]), index.ids[row])
+            for row in range(index.size)
+            if eligible[row] and index_exact(scores[row]) >= engine.threshold
+        )[:top_k]
+        ranked = engine.rank_suppliers(profile)
+        assert [(-m.score, m.supplier_id) for m in ranked] == everyone
+        rows, partial = index.best(profile, top_k, engine.threshold)
+        assert partial.tolist() == scores[rows].tolist()  # the same numbers, bit for bit
+
+
+def test_a_bulk_load_indexes_as_adding_one_by_one_does(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    one_by_one = engine_of(suppliers, needs)
+    changed = suppliers[5].model_copy(update={"version": 2, "capabilities": suppliers[9].capabilities})
+    one_by_one.upsert_supplier(changed)
+    bulk = MatchEngine(this_year=2026)
+    bulk.load_suppliers(suppliers[:200])
+    bulk.load_suppliers([*suppliers[200:], changed])
+    for n in needs:
+        bulk.upsert_need(n)
+    assert len(bulk.suppliers) == len(one_by_one.suppliers) == len(suppliers)
+    for need in needs:
+        assert bulk.rank_suppliers(need.id) == one_by_one.rank_suppliers(need.id)
+    for supplier in suppliers[:40]:
+        assert bulk.rank_needs(supplier.id) == one_by_one.rank_needs(supplier.id)
+        assert bulk.supplier(supplier.id) == one_by_one.supplier(supplier.id)
+
+
 def test_both_directions_find_the_same_matches(population: tuple) -> None:  # type: ignore[type-arg]
     suppliers, needs = population
     engine = engine_of(suppliers, needs, top_k=1000)
