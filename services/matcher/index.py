@@ -73,7 +73,7 @@ class _Grow:
 
     @classmethod
     def of(cls, values: np.ndarray[Any, Any]) -> _Grow:
-        """A full array (shared, not copied) that grows by copying when appended to."""
+        """A full array (taken, not copied) that grows by copying when appended to."""
         grow = cls(values.dtype, 0)
         grow.data, grow.n = values, len(values)
         return grow
@@ -136,7 +136,7 @@ def _group_into(lists: dict[Any, _Grow], keys: np.ndarray[Any, Any], values: np.
         chunk = values[start:end]
         found = lists.get(key)
         if found is None:
-            lists[key] = _Grow.of(chunk)
+            lists[key] = _Grow.of(chunk.copy())  # not a view: the sorted whole is let go
         else:
             found.extend(chunk)
 

@@ -33,10 +33,13 @@ async def delete_supplier(conn: Connection, supplier_id: str) -> None:
 async def supplier_chunks(conn: Connection, size: int = 20_000) -> AsyncIterator[list[SupplierState]]:
     """Every stored supplier, `size` at a time in id order (a million never sit in memory as
     rows and models at once)."""
-    after = ""
+    after = None
     while True:
         rows = await conn.fetch(
-            "SELECT id, profile FROM matcher.suppliers WHERE id > $1 ORDER BY id LIMIT $2", after, size
+            "SELECT id, profile FROM matcher.suppliers WHERE $1::uuid IS NULL OR id > $1 "
+            "ORDER BY id LIMIT $2",
+            after,
+            size,
         )
         if not rows:
             return
