@@ -4,8 +4,9 @@ A population keeps, per row, what `scoring` needs, in flat arrays and inverted l
 
 - CPV postings keyed by code prefix, so the rows related to a code are found by a handful of
   dictionary look-ups (see `_cpv_keys`);
-- text postings (term -> rows and weights) for the sparse dot product of tf-idf vectors;
-- region postings keyed by NUTS code, and arrays of TRL, focus areas and supplier types.
+- each row's own terms and weights (its tf-idf vector), and for needs also text postings
+  (term -> rows and weights) for the sparse dot product with one supplier's vector;
+- a mask of the NUTS codes each row names, and arrays of TRL, focus areas and supplier types.
 
 The numbers it produces are the formula of `scoring` computed for many rows together, in
 the same order of operations: the text weights are half-precision numbers, whose products
@@ -170,7 +171,11 @@ def _cpv_keys(code8: str) -> list[tuple[float, tuple[str, int]]]:
 class _Population:
     """Rows of one kind (suppliers or needs) with the postings common to both."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, text_postings: bool = True) -> None:
+        # Without text postings, the text component is computed from each row's own terms.
+        self.text_postings = text_postings
+        # One tuple object for every equal tuple of codes: rows share a few thousand.
+        self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
         self.alive = _Grow(np.bool_)
@@ -217,8 +222,8 @@ class _Population:
         self.trl.append(trl)
         self.focus.append(focus)
         self.types.append(types)
-        self.cpv.append(cpv)
-        self.regions.append(regions)
+        self.cpv.append(self._tuples.setdefault(cpv, cpv))
+        self.regions.append(self._tuples.setdefault(regions, regions))
         self.region_bits.append(mask_of(regions, REGION_BIT))
         term_ids = []
         for term, weight in vector.items():
@@ -227,9 +232,10 @@ class _Population:
                 tid = self.vocabulary[term] = len(self.words)
                 self.words.append(term)
             term_ids.append(tid)
-            _postings(self.term_rows, tid).append(row)
-            # Half precision loses nothing: profile vectors are rounded to it.
-            _postings(self.term_weights, tid, np.float16).append(weight)
+            if self.text_postings:
+                _postings(self.term_rows, tid).append(row)
+                # Half precision loses nothing: profile vectors are rounded to it.
+                _postings(self.term_weights, tid, np.float16).append(weight)
         self.terms.extend(term_ids)
         self.weights.extend(list(vector.values()))
         self.offsets.append(self.terms.n)
@@ -243,8 +249,8 @@ class _Population:
             self.remove(row["ident"])
             self.ids.append(row["ident"])
             self.row_of[row["ident"]] = first + i
-            self.cpv.append(row["cpv"])
-            self.regions.append(row["regions"])
+            self.cpv.append(self._tuples.setdefault(row["cpv"], row["cpv"]))
+            self.regions.append(self._tuples.setdefault(row["regions"], row["regions"]))
         self.alive.extend(np.ones(len(rows), dtype=np.bool_))
         self.trl.extend([row["trl"] for row in rows])
         self.focus.extend([row["focus"] for row in rows])
@@ -268,8 +274,9 @@ class _Population:
         self.terms.extend(tids)
         self.weights.extend(weights)
         self.offsets.extend(self.terms.n - len(tids) + np.cumsum(lengths))
-        _group_into(self.term_rows, tids, owners)
-        _group_into(self.term_weights, tids, self.weights.view()[-len(tids) :] if len(tids) else tids)
+        if self.text_postings:
+            _group_into(self.term_rows, tids, owners)
+            _group_into(self.term_weights, tids, self.weights.view()[-len(tids) :] if len(tids) else tids)
         return first
 
     def remove(self, ident: str) -> bool:
@@ -301,6 +308,8 @@ class _Population:
     # --- vectorised components -------------------------------------------------------------
 
     def text_component(self, vector: dict[str, float]) -> Floats:
+        if not self.text_postings:
+            return self.text_of_rows(vector, np.arange(self.size))
         rows, weights, query = [], [], []
         for term, q in vector.items():
             tid = self.vocabulary.get(term)
@@ -352,7 +361,9 @@ class SupplierIndex(_Population):
     """Every supplier; answers "how does each supplier score against this need?"."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # Ranking a need computes text only for the rows that can make its top K, from their
+        # own terms (`best`): postings by term would double the index for little gain.
+        super().__init__(text_postings=False)
         self.cpv_rows: dict[tuple[str, int], _Grow] = {}
 
     def add(self, supplier: SupplierProfile) -> None:
