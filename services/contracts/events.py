@@ -13,6 +13,7 @@ notifier signs webhook calls with it. Never expose these events outside the syst
 """
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 from uuid import UUID, uuid4, uuid5
 
@@ -110,6 +111,7 @@ def _unique(values: list[T]) -> list[T]:
     return list(dict.fromkeys(values))
 
 
+@lru_cache(maxsize=1 << 16)
 def match_id(need_id: str, supplier_id: str) -> str:
     """The one id a need-supplier pair ever has, so rescoring updates instead of duplicating."""
     return str(uuid5(_MATCH_NAMESPACE, f"{need_id}/{supplier_id}"))

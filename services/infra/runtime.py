@@ -100,13 +100,13 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            await _within("background_tasks", asyncio.gather(*self._tasks, return_exceptions=True), 5)
+            await within("background_tasks", asyncio.gather(*self._tasks, return_exceptions=True), 5)
         # A consumer that cannot leave its group in time is dropped by the broker after its
         # session timeout, and what it had not committed is consumed again.
-        await _within("broker", self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
+        await within("broker", self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            if not await _within("database_pool", pool.close(), 5):
+            if not await within("database_pool", pool.close(), 5):
                 pool.terminate()
 
     async def readiness(self) -> dict[str, bool]:
@@ -141,7 +141,7 @@ class Runtime:
                     log.debug("lag_probe_failed", error=str(exc))
 
 
-async def _within(step: str, work: Awaitable[Any], seconds: float) -> bool:
+async def within(step: str, work: Awaitable[Any], seconds: float) -> bool:
     """Await `work` for at most `seconds`; past that, cancel it without waiting for it to end
     and return False. Errors are logged, never raised: stopping goes on regardless."""
     task = asyncio.ensure_future(work)
