@@ -17,7 +17,7 @@ import numpy as np
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import text
-from services.matcher.index import MARGIN, Floats, Mask, NeedIndex, Rows, SupplierIndex, exact
+from services.matcher.index import MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
 DEFAULT_THRESHOLD = 0.35
@@ -135,8 +135,10 @@ class MatchEngine:
 
     # --- ranking ---------------------------------------------------------------------------
 
-    def _candidates(self, score: Floats, eligible: Mask, limit: int | None) -> Rows:
-        rows = np.flatnonzero(eligible & (score >= self.threshold - MARGIN))
+    def _candidates(self, score: Floats, limit: int | None) -> Rows:
+        """Positions in `score` that may be among the `limit` best at or above the threshold
+        once rounded."""
+        rows = np.flatnonzero(score >= self.threshold - MARGIN)
         if limit is not None and len(rows) > limit:
             kth = np.partition(score[rows], len(rows) - limit)[len(rows) - limit]
             rows = rows[score[rows] >= kth - MARGIN]
@@ -159,7 +161,7 @@ class MatchEngine:
             return []
         limit = limit or self.top_k
         rows, score = self.suppliers.best(profile, limit, self.threshold)
-        keep = self._candidates(score, np.ones(len(rows), dtype=np.bool_), limit)
+        keep = self._candidates(score, limit)
         kept = self._best(score[keep], rows[keep], self.suppliers.ids, limit)
         # Only the rows kept are explained: a profile and an explanation cost far more than a score.
         return [score_pair(profile, self.suppliers.profile(row), self.threshold) for row in kept]
@@ -180,12 +182,10 @@ class MatchEngine:
         profile = self.supplier(supplier) if isinstance(supplier, str) else supplier
         if profile is None or not len(self.needs):
             return []
-        score, eligible = self.needs.scores(profile)
-        if within_top_k:
-            eligible &= score >= self.needs.cut.view() - MARGIN
-        candidates = self._candidates(score, eligible, limit)
-        rows = self._best(score[candidates], candidates, self.needs.ids, limit)
-        return [score_pair(self.needs.profiles[self.needs.ids[row]], profile, self.threshold) for row in rows]
+        rows, score = self.needs.best(profile, self.threshold, within_top_k)
+        keep = self._candidates(score, limit)
+        kept = self._best(score[keep], rows[keep], self.needs.ids, limit)
+        return [score_pair(self.needs.profiles[self.needs.ids[row]], profile, self.threshold) for row in kept]
 
     def explain(self, need: NeedProfile, supplier_id: str) -> Scored | None:
         """The pair's score and explanation, also when it is no match; None without the supplier."""

@@ -325,6 +325,13 @@ class _Population:
         dot = np.bincount(np.concatenate(rows), products, minlength=self.size)
         return np.minimum(1.0, dot / TEXT_SATURATION)
 
+    def _full(self, vector: dict[str, float], rows: Rows, cpv: Floats, focus: Floats, kind: Floats) -> Floats:
+        """The score of `rows`, given the other components of every row: the terms added in
+        the order of the reference formula (cpv, text, focus area, supplier type)."""
+        text = WEIGHTS["text"] * self.text_of_rows(vector, rows)
+        score: Floats = cpv[rows] + text + focus[rows] + kind[rows]
+        return score
+
     def region_mask(self, regions: tuple[str, ...], rows: Rows | None = None) -> Mask:
         """Which rows (all, or those given) name a region that contains or lies within one
         of `regions`."""
@@ -474,15 +481,11 @@ class SupplierIndex(_Population):
         if len(rows) > seeds_n:
             # The rows best without text are likely among the best with it.
             seeds = rows[np.argpartition(-reach[rows], seeds_n)[:seeds_n]]
-            seed_scores = self._full(need, seeds, cpv, focus, kind)
+            seed_scores = self._full(need.vector, seeds, cpv, focus, kind)
             if np.count_nonzero(seed_scores >= threshold) >= k:
                 bar = np.partition(seed_scores, seeds_n - k)[seeds_n - k]
                 rows = rows[reach[rows] >= bar - MARGIN]
-        return rows, self._full(need, rows, cpv, focus, kind)
-
-    def _full(self, need: NeedProfile, rows: Rows, cpv: Floats, focus: Floats, kind: Floats) -> Floats:
-        text = WEIGHTS["text"] * self.text_of_rows(need.vector, rows)
-        return cpv[rows] + text + focus[rows] + kind[rows]
+        return rows, self._full(need.vector, rows, cpv, focus, kind)
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex()
@@ -527,8 +530,8 @@ class NeedIndex(_Population):
         self.profiles.pop(ident, None)
         return super().remove(ident)
 
-    def scores(self, supplier: SupplierProfile) -> tuple[Floats, Mask]:
-        """Every need's score against `supplier`, and which needs it meets the constraints of."""
+    def _parts(self, supplier: SupplierProfile) -> tuple[Floats, Floats, Floats]:
+        """The weighted CPV, focus area and supplier type components of every need."""
         n = self.size
         cpv = np.zeros(n)
         if supplier.cpv and self.entry_row.n:
@@ -548,14 +551,35 @@ class NeedIndex(_Population):
         focus = (self.focus.view() & mask_of(supplier.focus_areas, FOCUS_BIT)) != 0
         preferred = self.types.view()
         kind = (preferred == 0) | ((preferred & mask_of(supplier.types, TYPE_BIT)) != 0)
-        score = (
-            WEIGHTS["cpv"] * cpv
-            + WEIGHTS["text"] * self.text_component(supplier.vector)
-            + WEIGHTS["focus_area"] * focus
-            + WEIGHTS["supplier_type"] * kind
+        return (
+            WEIGHTS["cpv"] * cpv,
+            WEIGHTS["focus_area"] * focus.astype(np.float64),
+            WEIGHTS["supplier_type"] * kind.astype(np.float64),
         )
-        eligible = self.alive.view() & (self.trl.view() <= supplier.trl) & self.region_mask(supplier.regions)
-        return score, eligible
+
+    def _eligible(self, supplier: SupplierProfile) -> Mask:
+        return self.alive.view() & (self.trl.view() <= supplier.trl) & self.region_mask(supplier.regions)
+
+    def scores(self, supplier: SupplierProfile) -> tuple[Floats, Mask]:
+        """Every need's score against `supplier`, and which needs it meets the constraints of."""
+        cpv, focus, kind = self._parts(supplier)
+        score = cpv + WEIGHTS["text"] * self.text_component(supplier.vector) + focus + kind
+        return score, self._eligible(supplier)
+
+    def best(self, supplier: SupplierProfile, threshold: float, within_top_k: bool) -> tuple[Rows, Floats]:
+        """Eligible needs whose score against `supplier` may reach `threshold` (and, with
+        `within_top_k`, the need's cut), with their scores (to the last bit those of
+        `scores`). The text component, the costly one, is computed only for needs that the
+        other components plus the largest text part bring to the bar."""
+        cpv, focus, kind = self._parts(supplier)
+        bar = np.maximum(self.cut.view(), threshold) if within_top_k else np.full(self.size, threshold)
+        reach = cpv + focus + kind + WEIGHTS["text"]
+        rows = np.flatnonzero(self._eligible(supplier) & (reach >= bar - MARGIN))
+        score = self._full(supplier.vector, rows, cpv, focus, kind)
+        if within_top_k:
+            keep = score >= bar[rows] - MARGIN
+            rows, score = rows[keep], score[keep]
+        return rows, score
 
     def rebuilt(self) -> NeedIndex:
         fresh = NeedIndex()

@@ -75,6 +75,30 @@ def test_ranking_a_need_skips_only_suppliers_that_cannot_make_its_top_k(
         assert partial.tolist() == scores[rows].tolist()  # the same numbers, bit for bit
 
 
+def test_ranking_a_supplier_skips_only_needs_it_cannot_reach(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    for row, need_id in enumerate(engine.needs.ids):  # some needs have room, some a cut
+        engine.set_cut(need_id, [0.0, 0.5, 0.7][row % 3])
+    index = engine.needs
+    for supplier in suppliers[:80]:
+        profile = engine.supplier(supplier.id)
+        assert profile is not None
+        scores, eligible = index.scores(profile)
+        for within_top_k in (False, True):
+            everyone = sorted(
+                (-index_exact(scores[row]), index.ids[row])
+                for row in range(index.size)
+                if eligible[row]
+                and index_exact(scores[row]) >= engine.threshold
+                and (not within_top_k or scores[row] >= index.cut.data[row] - 1e-3)
+            )
+            ranked = engine.rank_needs(profile, within_top_k=within_top_k)
+            assert [(-m.score, m.need_id) for m in ranked] == everyone
+            rows, partial = index.best(profile, engine.threshold, within_top_k)
+            assert partial.tolist() == scores[rows].tolist()
+
+
 def test_a_bulk_load_indexes_as_adding_one_by_one_does(population: tuple) -> None:  # type: ignore[type-arg]
     suppliers, needs = population
     one_by_one = engine_of(suppliers, needs)
