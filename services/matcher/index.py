@@ -148,6 +148,21 @@ def related_bits(region: str) -> int:
     return mask_of(related_regions(region), REGION_BIT)
 
 
+def _similarities() -> list[float]:
+    sims = {1.0, *COMMON_LEVEL_SIMILARITY.values(), *(lineage_similarity(gap) for gap in range(1, 8))}
+    return sorted(sims)
+
+
+# CPV relations by level: every similarity the hierarchy gives is a multiple of 1/20, so a
+# row's relation to a code is one byte, the similarity in twentieths (0: none).
+SIM_OF_LEVEL = np.arange(21) / 20
+for _sim in _similarities():
+    assert abs(_sim * 20 - round(_sim * 20)) < 1e-9, "CPV similarities are twentieths"
+    SIM_OF_LEVEL[round(_sim * 20)] = _sim  # the very number `scoring` uses
+LEVEL_OF = {sim: np.uint8(round(sim * 20)) for sim in _similarities()}
+assert WEIGHTS["focus_area"] == WEIGHTS["supplier_type"], "SupplierIndex._reach counts them together"
+
+
 @cache
 def _cpv_keys(code8: str) -> list[tuple[float, tuple[str, int]]]:
     """(similarity, key) for every key under which a related code is filed, weakest first.
@@ -426,66 +441,96 @@ class SupplierIndex(_Population):
             vector=self.vector_of(row),
         )
 
-    def _cpv_component(self, need: NeedProfile) -> Floats:
-        n = self.size
-        cpv = np.zeros(n)
-        if need.cpv:
-            total = np.zeros(n)
-            for code in need.cpv:
-                best = np.zeros(n)
-                for sim, key in _cpv_keys(code):
-                    rows = self.cpv_rows.get(key)
-                    if rows is not None:
-                        best[rows.view()] = sim
-                np.maximum(cpv, best, out=cpv)
-                total += best
-            cpv = CPV_BEST_SHARE * cpv + (1 - CPV_BEST_SHARE) * total / len(need.cpv)
-        return cpv
+    def _cpv_levels(self, need: NeedProfile) -> list[npt.NDArray[np.uint8]]:
+        """For each of the need's codes, every row's closest relation to it as a level
+        (`SIM_OF_LEVEL`): one byte a row where a similarity would take eight, and levels
+        add up without a table look-up."""
+        out = []
+        for code in need.cpv:
+            level = np.zeros(self.size, dtype=np.uint8)
+            for sim, key in _cpv_keys(code):  # weakest first: the closest relation stays
+                rows = self.cpv_rows.get(key)
+                if rows is not None:
+                    level[rows.view()] = LEVEL_OF[sim]
+            out.append(level)
+        return out
 
-    def _parts(self, need: NeedProfile) -> tuple[Floats, Floats, Floats]:
-        """The weighted CPV, focus area and supplier type components of every row."""
-        n = self.size
-        focus = (self.focus.view() & FOCUS_BIT.get(need.focus_area, 0)) != 0
+    def _cpv_of(self, levels: list[npt.NDArray[np.uint8]], rows: Rows) -> Floats:
+        """The weighted CPV component of `rows`, as `scoring.cpv_component` computes it."""
+        cpv, total = np.zeros(len(rows)), np.zeros(len(rows))
+        for level in levels:
+            best = SIM_OF_LEVEL[level[rows]]
+            np.maximum(cpv, best, out=cpv)
+            total += best
+        if levels:
+            cpv = CPV_BEST_SHARE * cpv + (1 - CPV_BEST_SHARE) * total / len(levels)
+        weighted: Floats = WEIGHTS["cpv"] * cpv
+        return weighted
+
+    def _focus_and_kind(self, need: NeedProfile, rows: Rows | slice) -> tuple[Mask, Mask]:
+        focus: Mask = (self.focus.view()[rows] & FOCUS_BIT.get(need.focus_area, 0)) != 0
         preferred = mask_of(need.preferred_types, TYPE_BIT)
-        kind = (self.types.view() & preferred) != 0 if preferred else np.ones(n, dtype=np.bool_)
-        return (
-            WEIGHTS["cpv"] * self._cpv_component(need),
-            WEIGHTS["focus_area"] * focus.astype(np.float64),
-            WEIGHTS["supplier_type"] * kind.astype(np.float64),
+        types = self.types.view()[rows]
+        kind: Mask = (types & preferred) != 0 if preferred else np.ones(len(types), dtype=np.bool_)
+        return focus, kind
+
+    def _score_of(self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], rows: Rows) -> Floats:
+        """The score of `rows`: the components added in the order of the reference formula
+        (cpv, text, focus area, supplier type), so the numbers are its own to the last bit."""
+        focus, kind = self._focus_and_kind(need, rows)
+        text = WEIGHTS["text"] * self.text_of_rows(need.vector, rows)
+        score: Floats = (
+            self._cpv_of(levels, rows)
+            + text
+            + WEIGHTS["focus_area"] * focus.astype(np.float64)
+            + WEIGHTS["supplier_type"] * kind.astype(np.float64)
         )
+        return score
 
     def _eligible(self, need: NeedProfile) -> Mask:
         return self.alive.view() & (self.trl.view() >= need.min_trl) & self.region_mask(need.regions)
 
     def scores(self, need: NeedProfile) -> tuple[Floats, Mask]:
         """Every row's score against `need`, and which rows meet the hard constraints."""
-        cpv, focus, kind = self._parts(need)
-        # Added in the order of the reference formula: cpv, text, focus area, supplier type.
-        score = cpv + WEIGHTS["text"] * self.text_component(need.vector) + focus + kind
-        return score, self._eligible(need)
+        rows = np.arange(self.size)
+        return self._score_of(need, self._cpv_levels(need), rows), self._eligible(need)
+
+    def _reach(self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+        """At least the score every row can reach, whatever its text: the other components
+        in single precision (a bound, kept with MARGIN) plus the largest text part."""
+        focus, kind = self._focus_and_kind(need, slice(None))
+        reach = np.full(self.size, WEIGHTS["text"], dtype=np.float32)
+        # Focus area and supplier type weigh the same: count them, then weigh once.
+        reach += np.float32(WEIGHTS["focus_area"]) * (focus.view(np.uint8) + kind.view(np.uint8))
+        if len(levels) == 1:
+            reach += np.float32(WEIGHTS["cpv"] / 20) * levels[0]
+        elif levels:
+            best, total = np.maximum.reduce(levels), np.add.reduce(levels, dtype=np.uint16)
+            reach += np.float32(WEIGHTS["cpv"] * CPV_BEST_SHARE / 20) * best
+            reach += np.float32(WEIGHTS["cpv"] * (1 - CPV_BEST_SHARE) / (20 * len(levels))) * total
+        return reach
 
     def best(self, need: NeedProfile, k: int, threshold: float) -> tuple[Rows, Floats]:
         """Eligible rows that may be among the `k` best at or above `threshold`, with their
         scores (to the last bit those of `scores`).
 
         The text component is the expensive one: a need's terms touch tens of postings per
-        supplier. It adds at most WEIGHTS["text"], so the other components are computed for
-        every row, the full score for the rows best on those (to learn a score that k rows
-        reach), and then only for the rows that can still reach that score with full text.
+        supplier. It adds at most WEIGHTS["text"], so a bound on the rest is computed for
+        every row, the full score for the rows best on that bound (to learn a score that k
+        rows reach), and then only for the rows that can still reach that score.
         """
-        cpv, focus, kind = self._parts(need)
-        reach = cpv + focus + kind + WEIGHTS["text"]
-        reach[~self._eligible(need)] = -1.0
-        rows = np.flatnonzero(reach >= threshold - MARGIN)
+        levels = self._cpv_levels(need)
+        reach = self._reach(need, levels)
+        rows = np.flatnonzero(self._eligible(need) & (reach >= threshold - MARGIN))
         seeds_n = 4 * k
         if len(rows) > seeds_n:
             # The rows best without text are likely among the best with it.
             seeds = rows[np.argpartition(-reach[rows], seeds_n)[:seeds_n]]
-            seed_scores = self._full(need.vector, seeds, cpv, focus, kind)
+            seed_scores = self._score_of(need, levels, seeds)
             if np.count_nonzero(seed_scores >= threshold) >= k:
                 bar = np.partition(seed_scores, seeds_n - k)[seeds_n - k]
                 rows = rows[reach[rows] >= bar - MARGIN]
-        return rows, self._full(need.vector, rows, cpv, focus, kind)
+        return rows, self._score_of(need, levels, rows)
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex()
