@@ -534,8 +534,8 @@ class SupplierIndex(_Population):
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex()
-        for row in sorted(self.row_of.values()):
-            fresh.add(self.profile(row))
+        fresh.add_many([self.profile(row) for row in sorted(self.row_of.values())])
+        fresh.trim()
         return fresh
 
 

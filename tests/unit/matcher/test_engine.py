@@ -117,6 +117,18 @@ def test_a_bulk_load_indexes_as_adding_one_by_one_does(population: tuple) -> Non
         assert bulk.supplier(supplier.id) == one_by_one.supplier(supplier.id)
 
 
+def test_compacting_the_supplier_index_changes_no_ranking(population: tuple) -> None:  # type: ignore[type-arg]
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs)
+    for supplier in suppliers[::3]:  # changed suppliers leave dead rows behind
+        engine.upsert_supplier(supplier.model_copy(update={"version": 2}))
+    before = {n.id: engine.rank_suppliers(n.id) for n in needs}
+    dead = engine.suppliers.size - len(engine.suppliers)
+    engine.suppliers = engine.suppliers.rebuilt()
+    assert dead > 0 and engine.suppliers.size == len(engine.suppliers) == len(suppliers)
+    assert {n.id: engine.rank_suppliers(n.id) for n in needs} == before
+
+
 def test_both_directions_find_the_same_matches(population: tuple) -> None:  # type: ignore[type-arg]
     suppliers, needs = population
     engine = engine_of(suppliers, needs, top_k=1000)
