@@ -5,12 +5,47 @@ The HTTP layer maps `status` to the response in one place (`infra.http`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The one JSON shape of every error response."""
     return {"error": {"code": code, "message": message, **extra}}
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+class ErrorBody(BaseModel):
+    """`error_body` as a model, for the OpenAPI document."""
+
+    error: ErrorDetail
+
+
+def openapi_errors(
+    examples: Mapping[int, tuple[str, dict[str, Any]]], *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for `statuses`, each with its description and example
+    body from `examples` (status -> (description, body))."""
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": examples[status][0],
+            "content": {"application/json": {"example": examples[status][1]}},
+        }
+        for status in statuses
+    }
 
 
 class InnomatchError(Exception):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -38,6 +38,7 @@ from services.infra import outbox
 from services.infra.auth import OperatorDep, Principal, PrincipalDep, Tokens
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
+from services.infra.etags import IfMatch, check_if_match, etag
 from services.infra.http import RuntimeDep
 from services.infra.runtime import Runtime
 from services.infra.webhooks import validate_webhook_setting
@@ -68,10 +69,6 @@ from services.needs.models import (
 SOURCE = "/innomatch/needs"
 router = APIRouter(prefix="/v1")
 
-IfMatch = Annotated[
-    str | None,
-    Header(description='W/"<version>" from the ETag you read; optional, 412 when stale'),
-]
 # Similar needs are scored in the process; this many newest candidates are considered.
 _SIMILAR_CANDIDATES = 500
 _SIMILAR_SHOWN = 20
@@ -238,7 +235,7 @@ async def create_group(
         await _publish_group(conn, runtime, stored, group_events.BuyerGroupCreated)
     tokens: Tokens = request.app.state.tokens
     token = tokens.issue(Principal("buyer_group", group_id))
-    response.headers["ETag"] = rules.etag(stored.version)
+    response.headers["ETag"] = etag(stored.version)
     response.headers["Location"] = f"/v1/buyer-groups/{group_id}"
     return BuyerGroupCreated(**_group_out(stored).model_dump(), token=token)
 
@@ -257,7 +254,7 @@ async def get_group(
         group = await repository.get_group(conn, ident)
     if group is None:
         raise NotFound(f"no buyer group {ident}")
-    response.headers["ETag"] = rules.etag(group.version)
+    response.headers["ETag"] = etag(group.version)
     return _group_out(group)
 
 
@@ -287,7 +284,7 @@ async def patch_group(
         group = await repository.get_group(conn, ident, for_update=True)
         if group is None:
             raise NotFound(f"no buyer group {ident}")
-        rules.check_if_match(if_match, group.version, "buyer group")
+        check_if_match(if_match, group.version, "buyer group")
         current = {
             "name": group.name,
             "focus_area": group.focus_area,
@@ -316,7 +313,7 @@ async def patch_group(
             group = await repository.get_group(conn, ident)
             assert group is not None
             await _publish_group(conn, runtime, group, group_events.BuyerGroupUpdated)
-    response.headers["ETag"] = rules.etag(group.version)
+    response.headers["ETag"] = etag(group.version)
     return _group_out(group)
 
 
@@ -406,7 +403,7 @@ async def publish_need(
             **body.model_dump(),
         )
         need = await _save(conn, runtime, state, backing, NeedPublished)
-    response.headers["ETag"] = rules.etag(need.version)
+    response.headers["ETag"] = etag(need.version)
     response.headers["Location"] = f"/v1/needs/{need_id}"
     return need
 
@@ -480,7 +477,7 @@ async def get_need(
         need = await repository.get_need(conn, str(need_id))
     if need is None or not _may_see(principal, need):
         raise NotFound(f"no need {need_id}")
-    response.headers["ETag"] = rules.etag(need.version)
+    response.headers["ETag"] = etag(need.version)
     return need
 
 
@@ -504,7 +501,7 @@ async def patch_need(
     async with runtime.pool.acquire() as conn, conn.transaction():
         need = await _locked_need(conn, need_id)
         _authorize_owner(principal, need)
-        rules.check_if_match(if_match, need.version, "need")
+        check_if_match(if_match, need.version, "need")
         rules.require_open(need)
         state = repository.need_state(need)
         current = state.model_dump(mode="json", include=set(NeedFields.model_fields))
@@ -513,7 +510,7 @@ async def patch_need(
         if changed is not None:
             backing = repository.stored_backing(need)
             need = await _save(conn, runtime, changed, backing, NeedUpdated)
-    response.headers["ETag"] = rules.etag(need.version)
+    response.headers["ETag"] = etag(need.version)
     return need
 
 
@@ -535,11 +532,11 @@ async def close_need(
     async with runtime.pool.acquire() as conn, conn.transaction():
         need = await _locked_need(conn, need_id)
         _authorize_owner(principal, need)
-        rules.check_if_match(if_match, need.version, "need")
+        check_if_match(if_match, need.version, "need")
         closed = rules.close(repository.need_state(need), body.reason, datetime.now(UTC))
         backing = repository.stored_backing(need)
         need = await _save(conn, runtime, closed, backing, NeedClosed)
-    response.headers["ETag"] = rules.etag(need.version)
+    response.headers["ETag"] = etag(need.version)
     return need
 
 
@@ -565,7 +562,7 @@ async def cosign_need(
         if state is not None:
             backing = await repository.backing(conn, [state.buyer_group_id, *state.cosigners])
             need = await _save(conn, runtime, rules.with_backing(state, backing), backing, NeedUpdated)
-    response.headers["ETag"] = rules.etag(need.version)
+    response.headers["ETag"] = etag(need.version)
     return need
 
 

@@ -24,6 +24,7 @@ from services.contracts.vocab import (
     SupplierType,
     Trl,
 )
+from services.infra.errors import error_body, openapi_errors
 from services.needs.rules import respond_by_in_future
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -217,44 +218,25 @@ class SimilarNeed(BaseModel):
     shared_words: list[str] = Field(description="Significant words both texts use")
 
 
-class FieldError(BaseModel):
-    field: str
-    reason: str
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    fields: list[FieldError] | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
 _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    401: ("No or bad bearer token", _error("unauthenticated", "a bearer token is required")),
+    401: ("No or bad bearer token", error_body("unauthenticated", "a bearer token is required")),
     403: (
         "The token may not do this (another buyer group, or not an operator)",
-        _error("forbidden", "only the owning buyer group or an operator may change a need"),
+        error_body("forbidden", "only the owning buyer group or an operator may change a need"),
     ),
-    404: ("No such resource", _error("not_found", "no need 0b6f5c1e-...")),
+    404: ("No such resource", error_body("not_found", "no need 0b6f5c1e-...")),
     409: (
         "Conflicts with the current state (a duplicate, or a closed need)",
-        _error("conflict", "need 0b6f5c1e-... is closed and can no longer change"),
+        error_body("conflict", "need 0b6f5c1e-... is closed and can no longer change"),
     ),
     412: (
         "If-Match names an older version",
-        _error("precondition_failed", "the need is at version 3", current_etag='W/"3"'),
+        error_body("precondition_failed", "the need is at version 3", current_etag='W/"3"'),
     ),
-    413: ("The body is over 64 KiB", _error("payload_too_large", "the request body is over 65536 bytes")),
+    413: ("The body is over 64 KiB", error_body("payload_too_large", "the request body is over 65536 bytes")),
     422: (
         "Invalid input; each failing field is named by its path",
-        _error(
+        error_body(
             "invalid",
             "the request is not valid",
             fields=[
@@ -268,11 +250,4 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries with an example body for each status."""
-    return {
-        status: {
-            "model": ErrorBody,
-            "description": _ERRORS[status][0],
-            "content": {"application/json": {"example": _ERRORS[status][1]}},
-        }
-        for status in statuses
-    }
+    return openapi_errors(_ERRORS, *statuses)

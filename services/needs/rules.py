@@ -21,7 +21,7 @@ from services.contracts.cpv import cpv_ancestors, cpv_lookup
 from services.contracts.events import NeedState
 from services.contracts.nuts import normalize_nuts
 from services.contracts.vocab import AuthorityLevel, NeedStatus
-from services.infra.errors import Conflict, PreconditionFailed
+from services.infra.errors import Conflict
 
 # CPV levels 1 (division, XX000000) and 2 (group, XXX00000): needs sharing one of these
 # are about the same kind of thing.
@@ -37,24 +37,6 @@ _STOP_TEXT = """
 """
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
 _WORD = re.compile(r"[^\W\d_]+")
-
-
-def etag(version: int) -> str:
-    """A weak entity tag: equal versions are equal resources."""
-    return f'W/"{version}"'
-
-
-def check_if_match(if_match: str | None, version: int, what: str) -> None:
-    """Raise PreconditionFailed unless If-Match is absent, `*` or names `version`."""
-    if if_match is None:
-        return
-    tags = [tag.strip() for tag in if_match.split(",")]
-    wanted = f'"{version}"'
-    if "*" in tags or any(tag.removeprefix("W/") == wanted for tag in tags):
-        return
-    raise PreconditionFailed(
-        f"the {what} is at version {version}; read it again and retry", current_etag=etag(version)
-    )
 
 
 def as_body_errors(exc: ValidationError, *prefix: str | int) -> RequestValidationError:

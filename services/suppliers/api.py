@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from services.contracts.cpv import search_cpv
@@ -28,6 +28,7 @@ from services.infra import outbox
 from services.infra.auth import Principal, PrincipalDep, Tokens
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
+from services.infra.etags import IfMatch, check_if_match, etag
 from services.infra.http import RuntimeDep
 from services.infra.ratelimit import RateLimiter
 from services.infra.webhooks import validate_webhook_setting
@@ -46,11 +47,6 @@ from services.suppliers.models import (
 
 SOURCE = "/innomatch/suppliers"
 router = APIRouter(prefix="/v1", tags=["suppliers"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(description='W/"<version>" from the ETag you read; optional, 412 when stale'),
-]
 
 
 def to_out(state: SupplierState) -> SupplierOut:
@@ -82,7 +78,7 @@ async def _locked(conn: Connection, supplier_id: str, if_match: str | None) -> S
     state = await repository.get_for_update(conn, supplier_id)
     if state is None:
         raise NotFound(f"no supplier {supplier_id}")
-    profile.check_if_match(if_match, state.version)
+    check_if_match(if_match, state.version, "supplier")
     return state
 
 
@@ -116,7 +112,7 @@ async def register(
         raise Conflict(f"a supplier with org_number {state.org_number} is already registered") from exc
     tokens: Tokens = request.app.state.tokens
     token = tokens.issue(Principal("supplier", state.id))
-    response.headers["ETag"] = profile.etag(state.version)
+    response.headers["ETag"] = etag(state.version)
     response.headers["Location"] = f"/v1/suppliers/{state.id}"
     return SupplierCreated(**to_out(state).model_dump(), token=token)
 
@@ -135,7 +131,7 @@ async def get_supplier(
         state = await repository.get(conn, ident)
     if state is None:
         raise NotFound(f"no supplier {supplier_id}")
-    response.headers["ETag"] = profile.etag(state.version)
+    response.headers["ETag"] = etag(state.version)
     return to_out(state)
 
 
@@ -169,7 +165,7 @@ async def patch_supplier(
             event = new_event(SupplierUpdated, source=SOURCE, subject=ident, data=changed)
             await outbox.append(conn, runtime.schema, SUPPLIERS, event)
             state = changed
-    response.headers["ETag"] = profile.etag(state.version)
+    response.headers["ETag"] = etag(state.version)
     return to_out(state)
 
 

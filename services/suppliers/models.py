@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.contracts.events import AlertSettings, Capabilities
 from services.contracts.vocab import CompanyType, EmailAddress, FoundedYear, OrgNumber, SupplierSize
+from services.infra.errors import error_body, openapi_errors
 
 REGISTRATION_EXAMPLE: dict[str, Any] = {
     "org_number": "556036-0793",
@@ -137,44 +138,25 @@ class CpvHit(BaseModel):
     level: int = Field(description="1 (division) to 5 (most specific)", examples=[5])
 
 
-class FieldError(BaseModel):
-    field: str
-    reason: str
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    fields: list[FieldError] | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
 _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    401: ("No or bad bearer token", _error("unauthenticated", "a bearer token is required")),
+    401: ("No or bad bearer token", error_body("unauthenticated", "a bearer token is required")),
     403: (
         "The token belongs to another supplier",
-        _error("forbidden", "a supplier may only reach its own profile"),
+        error_body("forbidden", "a supplier may only reach its own profile"),
     ),
-    404: ("No such supplier, or it was removed", _error("not_found", "no supplier 0b6f5c1e-...")),
+    404: ("No such supplier, or it was removed", error_body("not_found", "no supplier 0b6f5c1e-...")),
     409: (
         "The organisation is already registered",
-        _error("conflict", "a supplier with org_number 556036-0793 is already registered"),
+        error_body("conflict", "a supplier with org_number 556036-0793 is already registered"),
     ),
     412: (
         "If-Match names an older version",
-        _error("precondition_failed", "the supplier is at version 3", current_etag='W/"3"'),
+        error_body("precondition_failed", "the supplier is at version 3", current_etag='W/"3"'),
     ),
-    413: ("The body is over 64 KiB", _error("payload_too_large", "the request body is over 65536 bytes")),
+    413: ("The body is over 64 KiB", error_body("payload_too_large", "the request body is over 65536 bytes")),
     422: (
         "Invalid input; each failing field is named by its path",
-        _error(
+        error_body(
             "invalid",
             "the request is not valid",
             fields=[
@@ -185,18 +167,11 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     429: (
         "Too many registrations from this address (see Retry-After)",
-        _error("rate_limited", "too many registrations from this address", retry_after_s=12),
+        error_body("rate_limited", "too many registrations from this address", retry_after_s=12),
     ),
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries with an example body for each status."""
-    return {
-        status: {
-            "model": ErrorBody,
-            "description": _ERRORS[status][0],
-            "content": {"application/json": {"example": _ERRORS[status][1]}},
-        }
-        for status in statuses
-    }
+    return openapi_errors(_ERRORS, *statuses)

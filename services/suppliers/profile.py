@@ -9,28 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from services.contracts.events import SupplierRemovedState, SupplierState
-from services.infra.errors import PreconditionFailed
 from services.suppliers.models import SupplierPatch
 
 _MERGED_OBJECTS = ("capabilities", "alerts")
-
-
-def etag(version: int) -> str:
-    """A weak entity tag: equal versions are equal profiles."""
-    return f'W/"{version}"'
-
-
-def check_if_match(if_match: str | None, version: int) -> None:
-    """Raise PreconditionFailed unless If-Match is absent, `*` or names `version`."""
-    if if_match is None:
-        return
-    tags = [tag.strip() for tag in if_match.split(",")]
-    wanted = f'"{version}"'
-    if "*" in tags or any(tag.removeprefix("W/") == wanted for tag in tags):
-        return
-    raise PreconditionFailed(
-        f"the supplier is at version {version}; read it again and retry", current_etag=etag(version)
-    )
 
 
 def merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

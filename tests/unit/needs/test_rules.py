@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.contracts.events import NeedState
-from services.infra.errors import Conflict, PreconditionFailed
+from services.infra.errors import Conflict
 from services.needs import rules
 from tests.factories import need
 
@@ -62,14 +62,6 @@ def test_backing_lists_the_levels_in_order() -> None:
     backing = rules.Backing(3, {"local": 2, "national": 1, "regional": 0})
     assert backing.levels == ["national", "local"]
     assert rules.with_backing(state(), backing).authority_levels == ["national", "local"]
-
-
-def test_if_match() -> None:
-    rules.check_if_match(None, 3, "need")
-    rules.check_if_match('W/"3"', 3, "need")
-    rules.check_if_match("*", 3, "need")
-    with pytest.raises(PreconditionFailed):
-        rules.check_if_match('W/"2"', 3, "need")
 
 
 def test_respond_by_must_be_after_today() -> None:

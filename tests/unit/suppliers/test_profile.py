@@ -1,4 +1,4 @@
-"""Merge patches, versions and entity tags of supplier profiles."""
+"""Merge patches and versions of supplier profiles."""
 
 from __future__ import annotations
 
@@ -7,24 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from services.infra.errors import PreconditionFailed
 from services.suppliers.models import SupplierPatch
-from services.suppliers.profile import apply_patch, check_if_match, etag, tombstone
+from services.suppliers.profile import apply_patch, tombstone
 from tests.factories import supplier_state
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
-
-
-@pytest.mark.parametrize("header", [None, "*", 'W/"3"', '"3"', 'W/"1", W/"3"'])
-def test_if_match_accepts_the_current_version(header: str | None) -> None:
-    check_if_match(header, 3)
-
-
-@pytest.mark.parametrize("header", ['W/"2"', '"4"', "3", ""])
-def test_if_match_refuses_any_other(header: str) -> None:
-    with pytest.raises(PreconditionFailed) as caught:
-        check_if_match(header, 3)
-    assert caught.value.details == {"current_etag": etag(3)}
 
 
 def test_a_patch_merges_capabilities_and_alerts_field_by_field() -> None:
