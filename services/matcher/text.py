@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 
 import snowballstemmer
 
@@ -209,17 +209,20 @@ def with_translations(counts: Counter[str], weight: float = 0.5) -> dict[str, fl
     return out
 
 
-@lru_cache(maxsize=4096)
-def surface_forms(text: str) -> dict[str, str]:
-    """Each term of `text` mapped to the first word of `text` that produced it."""
+def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
+    """For each wanted term, the first word of `text` that produced it (for explanations).
+
+    Reads the words only as far as the last wanted term: an explanation names a few terms.
+    """
+    missing = set(wanted)
     found: dict[str, str] = {}
+    if not missing:
+        return found
     for w in words(text):
         for t in word_terms(w):
-            found.setdefault(t, w)
+            if t in missing:
+                found[t] = w
+                missing.discard(t)
+        if not missing:
+            break
     return found
-
-
-def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
-    """For each wanted term, the first word of `text` that produced it (for explanations)."""
-    forms = surface_forms(text)
-    return {t: forms[t] for t in wanted if t in forms}
