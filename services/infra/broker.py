@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -40,6 +41,17 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
     )
     dead_letters.broker = broker
     return broker, dead_letters
+
+
+def make_producer(settings: Settings, service: str) -> AIOKafkaProducer:
+    """The outbox relay's producer (not started): every write confirmed by all in-sync replicas."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"innomatch-{service}-outbox",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        linger_ms=2,
+    )
 
 
 def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:

@@ -45,6 +45,12 @@ class Metrics:
             ["service", "topic", "type"],
             registry=r,
         )
+        self.publish_failures = Counter(
+            "innomatch_outbox_publish_failures",
+            "Outbox batches the broker did not confirm (the rows stay and are published again).",
+            ["service"],
+            registry=r,
+        )
         self.events_dlq = Counter(
             "innomatch_events_dlq",
             "Messages sent to a dead-letter topic, by source topic and reason.",

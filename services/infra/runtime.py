@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.infra.broker import make_broker, subscriber_options
+from services.infra.broker import make_broker, make_producer, subscriber_options
 from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
 from services.infra.db import create_pool
 from services.infra.logs import get_logger
@@ -28,6 +28,7 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics(name)
         self.broker, self.dead_letters = make_broker(settings, name, self.metrics)
+        self.producer = make_producer(settings, name)
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Run after the pool opens and before any consumer starts (e.g. loading a replica).
@@ -81,9 +82,10 @@ class Runtime:
         except TimeoutError:
             log.error("consumers_not_started", within_s=self.settings.kafka_start_timeout_s)
             raise
+        await asyncio.wait_for(self.producer.start(), self.settings.kafka_start_timeout_s)
         relay = OutboxRelay(
             pool=self.pool,
-            broker=self.broker,
+            producer=self.producer,
             schema=self.schema,
             metrics=self.metrics,
             batch_size=self.settings.outbox_batch_size,
@@ -104,6 +106,7 @@ class Runtime:
         # A consumer that cannot leave its group in time is dropped by the broker after its
         # session timeout, and what it had not committed is consumed again.
         await within("broker", self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
+        await within("outbox_producer", self.producer.stop(), self.settings.kafka_shutdown_grace_s)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if not await within("database_pool", pool.close(), 5):

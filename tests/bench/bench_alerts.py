@@ -208,6 +208,8 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         await asyncio.sleep(1)
 
     receiver = WebhookReceiver(SECRET).start()
+    matched: dict[str, float] = {}
+    watch = asyncio.create_task(watch_matches(dev["kafka_bootstrap"], matched))
     try:
         group_id, token = await create_group(urls["needs"], dev["operator_token"], receiver, args.min_score)
         await asyncio.sleep(2)  # the notifier learns the group's webhook from its event
@@ -240,9 +242,14 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             need = r.body["match"]["need_id"]
             first[need] = min(first.get(need, r.at), r.at)
         latencies = [(first[k] - posted[k]) * 1000 for k in posted if k in first]
+        # Where the time goes: POST to the need's first match event on the topic (needs
+        # service, relay, matcher, relay), then that event to the webhook (notifier).
+        upstream = [(matched[k] - posted[k]) * 1000 for k in posted if k in first and k in matched]
+        downstream = [(first[k] - matched[k]) * 1000 for k in posted if k in first and k in matched]
         bad_signatures = sum(1 for r in receiver.received if not r.signature_ok)
         span = (max(r.at for r in alerts) - min(r.at for r in alerts)) if len(alerts) > 1 else 0.0
     finally:
+        watch.cancel()
         receiver.stop()
     return {
         "suppliers": int(metric(urls["matcher"], "innomatch_matcher_supplier_profiles")),
@@ -262,7 +269,36 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             "max": round(max(latencies), 1) if latencies else None,
             "mean": round(statistics.fmean(latencies), 1) if latencies else None,
         },
+        "post_to_match_event_ms": summary(upstream),
+        "match_event_to_webhook_ms": summary(downstream),
     }
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p90": None, "p99": None}
+    return {q: round(percentile(values, v), 1) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
+
+
+async def watch_matches(bootstrap: str, seen: dict[str, float]) -> None:
+    """Note when each need's first match event can be read from the matches topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        MATCHES, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=10
+    )
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in batch.values():
+                for r in records:
+                    need = json.loads(r.value or b"{}").get("data", {}).get("need_id")
+                    if need:
+                        seen.setdefault(need, now)
+    finally:
+        await consumer.stop()
 
 
 async def delivery(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

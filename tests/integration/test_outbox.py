@@ -12,10 +12,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from services.contracts.topics import SUPPLIERS
 from services.infra import outbox
-from services.infra.broker import make_broker
+from services.infra.broker import make_producer
 from services.infra.db import apply_migrations, migrations_for
 from services.infra.metrics import Metrics
 from services.infra.outbox import OutboxRelay
@@ -61,9 +62,9 @@ async def test_rows_committed_before_a_crash_are_published_once_the_relay_runs(
     assert await _pending(db, ids) == 20
 
     metrics = Metrics("test")
-    broker, _ = make_broker(stack.settings(), "test", metrics)
-    await broker.start()
-    relay = OutboxRelay(pool=db, broker=broker, schema=SCHEMA, metrics=metrics, poll_interval_s=0.2)
+    producer = make_producer(stack.settings(), "test")
+    await producer.start()
+    relay = OutboxRelay(pool=db, producer=producer, schema=SCHEMA, metrics=metrics, poll_interval_s=0.2)
     task = asyncio.create_task(relay.run())
     try:
         records = await read_until(
@@ -78,7 +79,7 @@ async def test_rows_committed_before_a_crash_are_published_once_the_relay_runs(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await broker.stop()
+        await producer.stop()
 
     published = _published_ids(records)
     assert all(published[i] == 1 for i in ids), "each row is published exactly once"
@@ -94,20 +95,22 @@ async def test_a_failed_publish_keeps_the_rows_for_the_next_try(stack: Stack, db
         await outbox.append(conn, SCHEMA, SUPPLIERS, event)
 
     metrics = Metrics("test")
-    unconnected, _ = make_broker(stack.settings(), "test", metrics)
-    failing = OutboxRelay(pool=db, broker=unconnected, schema=SCHEMA, metrics=metrics)
-    with pytest.raises(Exception):
+    # A producer that never reaches a broker: the relay gives the batch up at its deadline.
+    unconnected = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")
+    failing = OutboxRelay(pool=db, producer=unconnected, schema=SCHEMA, metrics=metrics, publish_timeout_s=1)
+    with pytest.raises(TimeoutError):
         await failing.publish_pending()
     assert await _pending(db, [event.id]) == 1
+    assert metrics.publish_failures.labels("test")._value.get() == 1
 
-    broker, _ = make_broker(stack.settings(), "test", metrics)
-    await broker.start()
+    producer = make_producer(stack.settings(), "test")
+    await producer.start()
     try:
-        relay = OutboxRelay(pool=db, broker=broker, schema=SCHEMA, metrics=metrics)
+        relay = OutboxRelay(pool=db, producer=producer, schema=SCHEMA, metrics=metrics)
         while await relay.publish_pending():
             pass
     finally:
-        await broker.stop()
+        await producer.stop()
     assert await _pending(db, [event.id]) == 0
     records = await read_until(stack.kafka_bootstrap, SUPPLIERS, lambda rs: event.id in _published_ids(rs))
     assert _published_ids(records)[event.id] == 1
@@ -123,15 +126,15 @@ async def test_events_of_one_aggregate_arrive_in_the_order_written(stack: Stack,
             await outbox.append(conn, SCHEMA, SUPPLIERS, e)
 
     metrics = Metrics("test")
-    broker, _ = make_broker(stack.settings(), "test", metrics)
-    await broker.start()
+    producer = make_producer(stack.settings(), "test")
+    await producer.start()
     try:
-        relay = OutboxRelay(pool=db, broker=broker, schema=SCHEMA, metrics=metrics, batch_size=25)
+        relay = OutboxRelay(pool=db, producer=producer, schema=SCHEMA, metrics=metrics, batch_size=25)
         while await relay.publish_pending():
             pass
         await relay.update_backlog()
     finally:
-        await broker.stop()
+        await producer.stop()
 
     wanted = {e.id for e in versions}
     records = await read_until(stack.kafka_bootstrap, SUPPLIERS, lambda rs: wanted <= set(_published_ids(rs)))
