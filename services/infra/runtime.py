@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
 from services.infra.broker import make_broker, make_producer, subscriber_options
 from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
@@ -28,7 +29,7 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics(name)
         self.broker, self.dead_letters = make_broker(settings, name, self.metrics)
-        self.producer = make_producer(settings, name)
+        self._producer: AIOKafkaProducer | None = None  # the outbox relay's; made in start()
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Run after the pool opens and before any consumer starts (e.g. loading a replica).
@@ -82,10 +83,11 @@ class Runtime:
         except TimeoutError:
             log.error("consumers_not_started", within_s=self.settings.kafka_start_timeout_s)
             raise
-        await asyncio.wait_for(self.producer.start(), self.settings.kafka_start_timeout_s)
+        self._producer = make_producer(self.settings, self.name)
+        await asyncio.wait_for(self._producer.start(), self.settings.kafka_start_timeout_s)
         relay = OutboxRelay(
             pool=self.pool,
-            producer=self.producer,
+            producer=self._producer,
             schema=self.schema,
             metrics=self.metrics,
             batch_size=self.settings.outbox_batch_size,
@@ -106,7 +108,9 @@ class Runtime:
         # A consumer that cannot leave its group in time is dropped by the broker after its
         # session timeout, and what it had not committed is consumed again.
         await within("broker", self.broker.stop(), self.settings.kafka_shutdown_grace_s + 3)
-        await within("outbox_producer", self.producer.stop(), self.settings.kafka_shutdown_grace_s)
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await within("outbox_producer", producer.stop(), self.settings.kafka_shutdown_grace_s)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if not await within("database_pool", pool.close(), 5):
