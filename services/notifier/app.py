@@ -25,9 +25,9 @@ def create_app(settings: Settings) -> FastAPI:
     def group(topic: str) -> str:
         return f"{settings.kafka_group_prefix}-notifier-{topic.split('.')[1]}"
 
-    runtime.consume(SUPPLIERS, handlers.on_supplier_event, group_id=group(SUPPLIERS))
-    runtime.consume(BUYER_GROUPS, handlers.on_buyer_group_event, group_id=group(BUYER_GROUPS))
-    runtime.consume(NEEDS, handlers.on_need_event, group_id=group(NEEDS))
+    runtime.consume(SUPPLIERS, batch_handler=handlers.on_supplier_events, group_id=group(SUPPLIERS))
+    runtime.consume(BUYER_GROUPS, batch_handler=handlers.on_buyer_group_events, group_id=group(BUYER_GROUPS))
+    runtime.consume(NEEDS, batch_handler=handlers.on_need_events, group_id=group(NEEDS))
     runtime.consume(MATCHES, batch_handler=handlers.on_match_events, group_id=group(MATCHES))
 
     worker: DeliveryWorker | None = None

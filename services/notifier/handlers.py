@@ -32,9 +32,13 @@ class Handlers:
     metrics: NotifierMetrics
     smtp: bool  # e-mail is a channel only when an SMTP server is configured
 
-    async def on_supplier_event(self, conn: Connection, event: SupplierEvent) -> None:
+    async def on_supplier_events(self, conn: Connection, events: list[SupplierEvent]) -> None:
+        await repository.lock_recipients(conn, [f"supplier:{e.subject}" for e in events], exclusive=True)
+        for event in events:
+            await self._apply_supplier(conn, event)
+
+    async def _apply_supplier(self, conn: Connection, event: SupplierEvent) -> None:
         principal = f"supplier:{event.subject}"
-        await repository.lock_routing(conn, exclusive=True)
         if isinstance(event, SupplierRemoved):
             await repository.erase_recipient(conn, principal)
             return
@@ -51,28 +55,28 @@ class Handlers:
         ):
             await self._settings_changed(conn, principal, s.alerts.mode)
 
-    async def on_buyer_group_event(self, conn: Connection, event: BuyerGroupEvent) -> None:
-        g = event.data
-        principal = f"buyer_group:{g.id}"
-        await repository.lock_routing(conn, exclusive=True)
-        if await repository.upsert_recipient(
-            conn, principal, kind="buyer_group", version=g.version, alerts=g.alerts, name=g.name
-        ):
-            await self._settings_changed(conn, principal, g.alerts.mode)
+    async def on_buyer_group_events(self, conn: Connection, events: list[BuyerGroupEvent]) -> None:
+        await repository.lock_recipients(conn, [f"buyer_group:{e.data.id}" for e in events], exclusive=True)
+        for event in events:
+            g = event.data
+            principal = f"buyer_group:{g.id}"
+            if await repository.upsert_recipient(
+                conn, principal, kind="buyer_group", version=g.version, alerts=g.alerts, name=g.name
+            ):
+                await self._settings_changed(conn, principal, g.alerts.mode)
 
-    async def on_need_event(self, conn: Connection, event: NeedEvent) -> None:
-        await repository.lock_routing(conn, exclusive=True)
-        if not await repository.upsert_need(conn, event.data):
-            return
+    async def on_need_events(self, conn: Connection, events: list[NeedEvent]) -> None:
+        await repository.lock_needs(conn, [e.data.id for e in events], exclusive=True)
+        changed = [e.data.id for e in events if await repository.upsert_need(conn, e.data)]
         # Matches that arrived before the need (or new co-signers) get their group alerts now.
-        matches = await repository.matches_of_need(conn, event.data.id)
+        matches = await repository.matches_of_needs(conn, changed) if changed else []
         if matches:
             await self._fan_out(conn, matches)
 
     async def on_match_events(self, conn: Connection, events: list[MatchEvent]) -> None:
         """A polled batch at once: a need's matches arrive together, and set-based statements
         apply them for a fraction of the per-event cost."""
-        await repository.lock_routing(conn, exclusive=False)
+        await repository.lock_needs(conn, [e.data.need_id for e in events], exclusive=False)
         latest: dict[str, MatchEvent] = {}
         for event in events:
             seen = latest.get(event.data.id)
@@ -109,9 +113,13 @@ class Handlers:
         await repository.set_routes(conn, routes)
 
     async def _fan_out(self, conn: Connection, matches: list[MatchRow]) -> None:
+        """Threads and deliveries for the matches' recipients; once per transaction, since it
+        takes the recipients' locks (after the caller's need locks)."""
         known_needs = await repository.needs(conn, [m.need_id for m in matches])
         plan = [(m, _principals(m, known_needs.get(m.need_id))) for m in matches]
-        recipients = await repository.recipients(conn, [p for _, ps in plan for p in ps])
+        everyone = sorted({p for _, ps in plan for p in ps})
+        await repository.lock_recipients(conn, everyone, exclusive=False)
+        recipients = await repository.recipients(conn, everyone)
         threads: list[tuple[str, str, str]] = []
         deliveries: list[NewDelivery] = []
         for m, principals in plan:

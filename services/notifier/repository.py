@@ -22,17 +22,34 @@ async def wake_worker(conn: Connection) -> None:
     await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
 
-# Events of different topics are applied by concurrent consumers. A match applied while a
-# recipient's settings (or its need) are being stored could miss them, and the settings
-# handler could miss the match's waiting rows: neither transaction sees the other's
-# uncommitted rows. So changes to what routing reads take this lock exclusively, and match
-# fan-outs share it. One lock resource, taken once per transaction: no deadlock cycles.
-_ROUTING_LOCK = 0x1A7E_0040
+# Events of different topics are applied by concurrent consumers. A match applied while its
+# need (or a recipient's settings) is being stored could miss it, and the need's handler could
+# miss the match: neither transaction sees the other's uncommitted rows. So a transaction that
+# changes a need or a recipient locks that key exclusively, and a match fan-out shares the
+# locks of the needs and recipients it reads. Keys of other needs and recipients do not wait
+# for each other. Every transaction takes its need locks first and its recipient locks after,
+# each set in one statement in key order: one total order, so no deadlock cycle.
+_NEED_LOCKS = 0x1A7E_0041
+_RECIPIENT_LOCKS = 0x1A7E_0042
 
 
-async def lock_routing(conn: Connection, *, exclusive: bool) -> None:
+async def lock_needs(conn: Connection, need_ids: Sequence[str], *, exclusive: bool) -> None:
+    await _lock(conn, _NEED_LOCKS, need_ids, exclusive)
+
+
+async def lock_recipients(conn: Connection, principals: Sequence[str], *, exclusive: bool) -> None:
+    await _lock(conn, _RECIPIENT_LOCKS, principals, exclusive)
+
+
+async def _lock(conn: Connection, space: int, keys: Sequence[str], exclusive: bool) -> None:
+    if not keys:
+        return
     fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await conn.execute(f"SELECT {fn}($1)", _ROUTING_LOCK)
+    await conn.execute(
+        f"SELECT {fn}($1, k) FROM (SELECT DISTINCT hashtext(x) AS k FROM unnest($2::text[]) x ORDER BY 1) s",
+        space,
+        list(keys),
+    )
 
 
 # Recipients.
@@ -191,11 +208,11 @@ async def upsert_matches(conn: Connection, matches: Sequence[tuple[MatchState, d
     return [_match_row(r) for r in rows]
 
 
-async def matches_of_need(conn: Connection, need_id: str) -> list[MatchRow]:
+async def matches_of_needs(conn: Connection, need_ids: Sequence[str]) -> list[MatchRow]:
     rows = await conn.fetch(
         "SELECT id, need_id, supplier_id, version, score, status, event_time FROM notifier.matches "
-        "WHERE need_id = $1 AND status = 'active'",
-        need_id,
+        "WHERE need_id = ANY($1::text[]) AND status = 'active' ORDER BY id",
+        list(set(need_ids)),
     )
     return [_match_row(r) for r in rows]
 
