@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -143,12 +144,16 @@ class OutboxRelay:
         listener = await self.pool.acquire()
         try:
             await listener.add_listener(channel(self.schema), self._on_notify)
+            next_backlog = 0.0
             while True:
                 self._wake.clear()
                 try:
                     while await self.publish_pending() == self.batch_size:
                         pass
-                    await self.update_backlog()
+                    # Counting the outbox scans it: once a poll interval, not after every batch.
+                    if (now := time.monotonic()) >= next_backlog:
+                        next_backlog = now + self.poll_interval_s
+                        await self.update_backlog()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the broker or database is away: keep the rows, retry
