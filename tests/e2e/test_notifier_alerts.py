@@ -7,12 +7,14 @@ real Kafka producer, as their services and the matcher publish them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -247,7 +249,7 @@ async def scene(stack: Stack, alerts: dict[str, Any], n_suppliers: int = 1, **su
     return Scene(f"buyer_group:{group.data.id}", need.data.id, [s.data.id for s in suppliers])  # type: ignore[attr-defined]
 
 
-async def known(stack: Stack, principals: list[str], need_id: str) -> None:
+async def known(stack: Stack, principals: list[str], need_id: str | None = None) -> None:
     """Wait until the notifier has applied the settings and the need, so that alerts name
     the supplier (matches arriving first work too, see test_settings_arriving_after_the_match)."""
 
@@ -257,7 +259,8 @@ async def known(stack: Stack, principals: list[str], need_id: str) -> None:
             n = await conn.fetchval(
                 "SELECT count(*) FROM notifier.recipients WHERE principal = ANY($1::text[])", principals
             )
-            need = await conn.fetchval("SELECT 1 FROM notifier.needs WHERE id = $1", need_id)
+            sql = "SELECT 1 FROM notifier.needs WHERE id = $1"
+            need = need_id is None or await conn.fetchval(sql, need_id)
         finally:
             await conn.close()
         return bool(n == len(principals) and need)
@@ -478,6 +481,29 @@ async def test_settings_arriving_after_the_match_still_deliver(
     got = await eventually(lambda: receiver.accepted(), timeout=30)
     assert got[0].body["recipient"] == f"buyer_group:{group.data.id}"  # type: ignore[attr-defined]
     assert got[0].body["need"]["title"] == "Laddinfrastruktur för elbussar"
+
+
+async def test_needs_and_their_matches_arriving_together_alert_every_match_once(
+    stack: Stack, notifier: Notifier, receiver: WebhookReceiver
+) -> None:
+    # Need events and match events are applied by two consumers at once; every match must
+    # reach the group whichever of the two commits first, and none twice.
+    group = group_event(hook(receiver))
+    suppliers = [supplier_event(name=f"Samtidig {i} AB") for i in range(5)]
+    await publish(stack, group, *suppliers)
+    principal = f"buyer_group:{group.data.id}"  # type: ignore[attr-defined]
+    await known(stack, [principal])
+    needs = [need_event(group.data.id) for _ in range(20)]  # type: ignore[attr-defined]
+    matches = [match_event(n.data.id, s.data.id, 0.8) for n in needs for s in suppliers]
+    await asyncio.gather(publish(stack, *needs), publish(stack, *matches))
+    wanted = {m.data.id for m in matches}
+
+    def delivered() -> list[str]:
+        return [a.body["match"]["id"] for a in receiver.alerts(principal)]
+
+    await eventually(lambda: wanted <= set(delivered()), timeout=60)
+    got = Counter(delivered())
+    assert set(got) == wanted and max(got.values()) == 1
 
 
 async def test_email_has_plain_text_html_and_a_working_unsubscribe_link(
