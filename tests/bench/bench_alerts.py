@@ -263,9 +263,7 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         "alerts_per_s_during_run": round(len(alerts) / span, 1) if span else None,
         "bad_signatures": bad_signatures,
         "latency_ms": {
-            "p50": round(percentile(latencies, 0.5), 1) if latencies else None,
-            "p90": round(percentile(latencies, 0.9), 1) if latencies else None,
-            "p99": round(percentile(latencies, 0.99), 1) if latencies else None,
+            **summary(latencies),
             "max": round(max(latencies), 1) if latencies else None,
             "mean": round(statistics.fmean(latencies), 1) if latencies else None,
         },
@@ -275,6 +273,7 @@ async def pipeline(dev: dict[str, Any], args: argparse.Namespace) -> dict[str, A
 
 
 def summary(values: list[float]) -> dict[str, float | None]:
+    """p50, p90 and p99 of `values`, rounded to 0.1 (None when there are none)."""
     if not values:
         return {"p50": None, "p90": None, "p99": None}
     return {q: round(percentile(values, v), 1) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}

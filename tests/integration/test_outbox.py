@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.contracts.topics import SUPPLIERS
 from services.infra import outbox
@@ -96,7 +95,7 @@ async def test_a_failed_publish_keeps_the_rows_for_the_next_try(stack: Stack, db
 
     metrics = Metrics("test")
     # A producer that never reaches a broker: the relay gives the batch up at its deadline.
-    unconnected = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")
+    unconnected = make_producer(stack.settings(kafka_bootstrap="127.0.0.1:9"), "test")
     failing = OutboxRelay(pool=db, producer=unconnected, schema=SCHEMA, metrics=metrics, publish_timeout_s=1)
     with pytest.raises(TimeoutError):
         await failing.publish_pending()
