@@ -258,6 +258,12 @@ class MatchExplanation(_Model):
     matched_terms: list[str] = Field(default_factory=list)
     region_verdict: str
     trl_verdict: str
+    semantic_verdict: str | None = Field(
+        default=None, description="How close the two texts are in meaning, in words"
+    )
+    closest_passage: str | None = Field(
+        default=None, description="The sentence of the supplier's profile closest in meaning to the need"
+    )
 
 
 class MatchState(_Model):

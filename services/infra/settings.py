@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # A pair scoring below this is no match; each need keeps at most top_k matches.
     matcher_threshold: float = Field(default=0.35, ge=0, le=1)
     matcher_top_k: int = Field(default=50, ge=1, le=1000)
+    # How long a matcher consumer waits for the embedder group's vectors before embedding a
+    # text itself (only a stopped embedder makes it wait that long).
+    matcher_embed_wait_s: float = Field(default=120.0, gt=0)
     # Names this instance's own consumer groups (its replicas of suppliers and needs). Empty:
     # host name and process id, so every process reads the replicas' topics in full.
     matcher_instance: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.-]*$")

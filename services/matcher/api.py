@@ -21,6 +21,7 @@ from services.infra.errors import Forbidden, NotFound
 from services.infra.http import RuntimeDep
 from services.matcher import repository
 from services.matcher.engine import MatchEngine, need_profile
+from services.matcher.handlers import explain_passages
 
 router = APIRouter(prefix="/v1", tags=["matches"])
 
@@ -163,14 +164,20 @@ async def explain_pair(
     if not (_may_read_need(principal, need) or supplier_may):
         raise Forbidden("only the need's buyer groups, the supplier or an operator may read this")
     engine: MatchEngine = request.app.state.engine
-    verdict = engine.explain(need_profile(need), supplier_id)
-    if verdict is None:
-        raise NotFound(f"no supplier {supplier_id}")
+    async with runtime.pool.acquire() as conn:
+        profile = engine.need(need.id)
+        if profile is None:
+            profile = need_profile(need, (await repository.need_embeddings(conn, [need.id])).get(need.id))
+        verdict = engine.explain(profile, supplier_id)
+        if verdict is None:
+            raise NotFound(f"no supplier {supplier_id}")
+        verdict = (await explain_passages(conn, engine, [verdict], profile)).get(
+            (need.id, supplier_id), verdict
+        )
+        published = await repository.get_match(conn, need.id, supplier_id)
     why_not = verdict.why_not
     if need.status != NeedStatus.open:
         why_not = f"the need is {need.status.value}"
-    async with runtime.pool.acquire() as conn:
-        published = await repository.get_match(conn, need.id, supplier_id)
     return PairVerdict(
         need_id=need.id,
         supplier_id=supplier_id,

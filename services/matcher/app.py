@@ -12,8 +12,9 @@ from services.contracts.topics import NEEDS, SUPPLIERS
 from services.infra.http import create_service_app
 from services.infra.runtime import Runtime
 from services.infra.settings import Settings
-from services.matcher import repository
+from services.matcher import repository, semantic
 from services.matcher.api import router
+from services.matcher.embeddings import Embedder, Vectors
 from services.matcher.engine import MatchEngine
 from services.matcher.handlers import Matcher, MatcherMetrics
 
@@ -63,7 +64,8 @@ def _metrics(runtime: Runtime) -> MatcherMetrics:
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("matcher", settings)
     engine = MatchEngine(threshold=settings.matcher_threshold, top_k=settings.matcher_top_k)
-    matcher = Matcher(engine, _metrics(runtime))
+    vectors = Vectors(semantic.Model(), runtime.metrics.registry, wait_s=settings.matcher_embed_wait_s)
+    matcher = Matcher(engine, _metrics(runtime), vectors)
     instance = settings.matcher_instance or f"{socket.gethostname()}-{os.getpid()}"
     replica = f"matcher-{instance}"
     # Every instance: all suppliers and all needs, in groups of its own (one per topic, so
@@ -75,14 +77,23 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(NEEDS, batch_handler=matcher.on_need_replica, consumer=replica, group_id=f"{group}-needs")
     # One instance per need: the shared group splits the needs' partitions.
     runtime.consume(NEEDS, batch_handler=matcher.on_need_events)
+    # Embedding, the costly part, is split between the instances by partition too.
+    embedder = Embedder(vectors)
+    embedders = f"{settings.kafka_group_prefix}-matcher-embedder"
+    for topic in (SUPPLIERS, NEEDS):
+        runtime.consume(
+            topic, batch_handler=embedder.on_events, consumer="matcher-embedder", group_id=f"{embedders}-{topic}"
+        )
 
     async def load_replicas() -> None:
         async with runtime.pool.acquire() as conn:
             async for chunk in repository.supplier_chunks(conn):
-                matcher.load_suppliers(chunk)
+                matcher.load_suppliers(chunk, await repository.supplier_embeddings(conn, [s.id for s in chunk]))
+            needs = await repository.load_open_needs(conn)
             matcher.load(
-                await repository.load_open_needs(conn),
+                needs,
                 await repository.need_cuts(conn, settings.matcher_top_k),
+                await repository.need_embeddings(conn, [n.id for n in needs]),
             )
 
     runtime.before_consuming.append(load_replicas)

@@ -16,11 +16,11 @@ import numpy as np
 
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
-from services.matcher import text
+from services.matcher import semantic, text
 from services.matcher.index import MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.30
 # A supplier's text is represented by its strongest terms: the weak tail adds little to a
 # cosine and much to the index (a million suppliers).
 SUPPLIER_TERMS = 48
@@ -44,7 +44,9 @@ def _strongest(vector: dict[str, float], n: int) -> dict[str, float]:
     return {term: float(np.float16(weight)) for term, weight in kept}
 
 
-def supplier_profile(state: SupplierState, this_year: int) -> SupplierProfile:
+def supplier_profile(
+    state: SupplierState, this_year: int, embedding: semantic.Vector | None = None
+) -> SupplierProfile:
     caps = state.capabilities
     # Interned: a million profiles share a few thousand code strings.
     cpv = tuple(sys.intern(c) for c in caps.cpv_codes)
@@ -60,10 +62,12 @@ def supplier_profile(state: SupplierState, this_year: int) -> SupplierProfile:
             t.value for t in supplier_types(state.size, state.company_type, state.founded_year, this_year)
         ),
         vector=_strongest(text.vector(words), SUPPLIER_TERMS),
+        semantic=None if embedding is None else semantic.quantized(embedding),
+        language=semantic.language(f"{state.name}. {caps.description} {' '.join(caps.keywords)}"),
     )
 
 
-def need_profile(state: NeedState) -> NeedProfile:
+def need_profile(state: NeedState, embedding: semantic.Vector | None = None) -> NeedProfile:
     cpv = tuple(state.cpv_codes)
     source = f"{state.title} {state.description}"
     return NeedProfile(
@@ -75,6 +79,8 @@ def need_profile(state: NeedState) -> NeedProfile:
         preferred_types=frozenset(t.value for t in state.preferred_supplier_types),
         vector={t: float(np.float16(w)) for t, w in text.vector(f"{source} {_cpv_labels(cpv)}").items()},
         source_text=source,
+        semantic=None if embedding is None else semantic.quantized(embedding),
+        language=semantic.language(source),
     )
 
 
@@ -93,16 +99,21 @@ class MatchEngine:
 
     # --- keeping the index current -------------------------------------------------------
 
-    def upsert_supplier(self, state: SupplierState) -> SupplierProfile:
-        profile = supplier_profile(state, self.this_year)
+    def upsert_supplier(self, state: SupplierState, embedding: semantic.Vector | None = None) -> SupplierProfile:
+        profile = supplier_profile(state, self.this_year, embedding)
         self.suppliers.add(profile)
         if self.suppliers.needs_compaction():
             self.suppliers = self.suppliers.rebuilt()
         return profile
 
-    def load_suppliers(self, states: list[SupplierState]) -> None:
+    def load_suppliers(
+        self, states: list[SupplierState], embeddings: dict[str, semantic.Vector] | None = None
+    ) -> None:
         """`upsert_supplier` for many suppliers at once (loading the projection)."""
-        self.suppliers.add_many([supplier_profile(state, self.this_year) for state in states])
+        found = embeddings or {}
+        self.suppliers.add_many(
+            [supplier_profile(state, self.this_year, found.get(state.id)) for state in states]
+        )
 
     def trim(self) -> None:
         """Give back memory kept for growth, after loading many profiles at once."""
@@ -112,12 +123,12 @@ class MatchEngine:
     def remove_supplier(self, supplier_id: str) -> None:
         self.suppliers.remove(supplier_id)
 
-    def upsert_need(self, state: NeedState) -> NeedProfile | None:
+    def upsert_need(self, state: NeedState, embedding: semantic.Vector | None = None) -> NeedProfile | None:
         """Index an open need (a closed one is removed); the profile, or None when closed."""
         if state.status != NeedStatus.open:
             self.remove_need(state.id)
             return None
-        profile = need_profile(state)
+        profile = need_profile(state, embedding)
         self.needs.add(profile)
         if self.needs.needs_compaction():
             self.needs = self.needs.rebuilt()
@@ -160,11 +171,19 @@ class MatchEngine:
         if profile is None or not len(self.suppliers):
             return []
         limit = limit or self.top_k
-        rows, score = self.suppliers.best(profile, limit, self.threshold)
+        rows, score, cosines = self.suppliers.best(profile, limit, self.threshold)
         keep = self._candidates(score, limit)
         kept = self._best(score[keep], rows[keep], self.suppliers.ids, limit)
+        cosine_of = dict(zip(rows.tolist(), cosines.tolist(), strict=True))
         # Only the rows kept are explained: a profile and an explanation cost far more than a score.
-        return [score_pair(profile, self.suppliers.profile(row), self.threshold) for row in kept]
+        return [
+            score_pair(profile, self.suppliers.profile(row), self.threshold, self._cosine(profile, cosine_of[row]))
+            for row in kept
+        ]
+
+    @staticmethod
+    def _cosine(profile: NeedProfile | SupplierProfile, cosine: float) -> float | None:
+        return None if profile.semantic is None else cosine
 
     def set_cut(self, need_id: str, score: float) -> None:
         """Record the score a supplier must reach to enter the need's top K (0: it has room)."""
@@ -182,10 +201,16 @@ class MatchEngine:
         profile = self.supplier(supplier) if isinstance(supplier, str) else supplier
         if profile is None or not len(self.needs):
             return []
-        rows, score = self.needs.best(profile, self.threshold, within_top_k)
+        rows, score, cosines = self.needs.best(profile, self.threshold, within_top_k)
         keep = self._candidates(score, limit)
         kept = self._best(score[keep], rows[keep], self.needs.ids, limit)
-        return [score_pair(self.needs.profiles[self.needs.ids[row]], profile, self.threshold) for row in kept]
+        cosine_of = dict(zip(rows.tolist(), cosines.tolist(), strict=True))
+        out = []
+        for row in kept:
+            need = self.needs.profiles[self.needs.ids[row]]
+            cosine = None if need.semantic is None else self._cosine(profile, cosine_of[row])
+            out.append(score_pair(need, profile, self.threshold, cosine))
+        return out
 
     def explain(self, need: NeedProfile, supplier_id: str) -> Scored | None:
         """The pair's score and explanation, also when it is no match; None without the supplier."""

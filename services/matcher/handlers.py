@@ -20,6 +20,7 @@ derived from the match id and version, so reprocessing publishes nothing new.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from dataclasses import dataclass
@@ -43,10 +44,11 @@ from services.contracts.events import (
 from services.contracts.topics import MATCHES
 from services.infra import outbox
 from services.infra.db import Connection
-from services.matcher import repository
+from services.matcher import repository, semantic
+from services.matcher.embeddings import Vectors, key_of
 from services.matcher.engine import MatchEngine
 from services.matcher.repository import StoredMatch
-from services.matcher.scoring import Scored, score_pair
+from services.matcher.scoring import NeedProfile, Scored, score_pair
 from services.matcher.slate import Slate
 
 SOURCE = "/innomatch/matcher"
@@ -86,6 +88,26 @@ async def _yield() -> None:
     await asyncio.sleep(0)
 
 
+async def explain_passages(
+    conn: Connection, engine: MatchEngine, scored: list[Scored], need: NeedProfile | None = None
+) -> dict[tuple[str, str], Scored]:
+    """The scored pairs with the supplier's sentence closest to the need named in their
+    explanation (from the stored sentence vectors)."""
+    if not scored:
+        return {}
+    sentences = await repository.supplier_sentences(conn, sorted({s.supplier_id for s in scored}))
+    out = {}
+    for pair in scored:
+        profile = need if need is not None and need.id == pair.need_id else engine.need(pair.need_id)
+        found = sentences.get(pair.supplier_id)
+        if profile is None or profile.semantic is None or found is None:
+            continue
+        closest = semantic.closest_sentence(profile.semantic, *found)
+        explanation = pair.explanation.model_copy(update={"closest_passage": closest})
+        out[(pair.need_id, pair.supplier_id)] = dataclasses.replace(pair, explanation=explanation)
+    return out
+
+
 @dataclass
 class MatcherMetrics:
     suppliers: Gauge
@@ -97,9 +119,12 @@ class MatcherMetrics:
 
 
 class Matcher:
-    def __init__(self, engine: MatchEngine, metrics: MatcherMetrics, schema: str = "matcher") -> None:
+    def __init__(
+        self, engine: MatchEngine, metrics: MatcherMetrics, vectors: Vectors, schema: str = "matcher"
+    ) -> None:
         self.engine = engine
         self.metrics = metrics
+        self.vectors = vectors
         self.schema = schema
         # Versions held in memory, so a replayed or late event never replaces a newer one.
         self.supplier_versions: dict[str, int] = {}
@@ -107,16 +132,23 @@ class Matcher:
 
     # --- replicas ------------------------------------------------------------------------------
 
-    def load_suppliers(self, suppliers: list[SupplierState]) -> None:
+    def load_suppliers(
+        self, suppliers: list[SupplierState], embeddings: dict[str, semantic.Vector] | None = None
+    ) -> None:
         """Hold stored suppliers (at start-up, a chunk at a time)."""
-        self.engine.load_suppliers(suppliers)
+        self.engine.load_suppliers(suppliers, embeddings)
         for supplier in suppliers:
             self.supplier_versions[supplier.id] = supplier.version
 
-    def load(self, needs: list[NeedState], cuts: dict[str, float] | None = None) -> None:
+    def load(
+        self,
+        needs: list[NeedState],
+        cuts: dict[str, float] | None = None,
+        embeddings: dict[str, semantic.Vector] | None = None,
+    ) -> None:
         """Hold the stored open needs and their cuts, after the suppliers."""
         for need in needs:
-            self.engine.upsert_need(need)
+            self.engine.upsert_need(need, (embeddings or {}).get(need.id))
             self.need_versions[need.id] = need.version
         for need_id, cut in (cuts or {}).items():
             self.engine.set_cut(need_id, cut)
@@ -131,26 +163,34 @@ class Matcher:
         self.metrics.suppliers.set(len(self.engine.suppliers))
         self.metrics.needs.set(len(self.engine.needs))
 
-    def _hold_needs(self, states: list[NeedState]) -> None:
+    def _hold_needs(self, states: list[NeedState], embeddings: dict[str, semantic.Vector]) -> None:
         for state in states:
             if self.need_versions.get(state.id, 0) < state.version:
                 self.need_versions[state.id] = state.version
-                self.engine.upsert_need(state)
+                self.engine.upsert_need(state, embeddings.get(state.id))
         self._gauges()
+
+    async def _store_needs(self, conn: Connection, states: list[NeedState]) -> dict[str, semantic.Vector]:
+        """Project the needs, with their text versions, and return the vectors of the open ones."""
+        await repository.upsert_needs(conn, states)
+        await repository.set_need_hashes(conn, {s.id: key_of(s) for s in states})
+        return await self.vectors.wait_for(conn, [s for s in states if s.status.value == "open"])
 
     async def on_need_replica(self, conn: Connection, events: list[NeedEvent]) -> None:
         """Every instance: keep the projection and the in-memory open needs current."""
         states = [e.data for e in _latest(events) if isinstance(e.data, NeedState)]
-        await repository.upsert_needs(conn, states)
-        self._hold_needs(states)
+        self._hold_needs(states, await self._store_needs(conn, states))
 
     async def on_supplier_events(self, conn: Connection, events: list[SupplierEvent]) -> None:
         """Every instance: keep the supplier replica current and match the changed suppliers."""
         latest = _latest(events)
         removed = [e.subject for e in latest if isinstance(e, SupplierRemoved)]
         states = [e.data for e in latest if isinstance(e.data, SupplierState)]
+        await repository.forget_supplier_embeddings(conn, removed)
         await repository.delete_suppliers(conn, removed)
         await repository.upsert_suppliers(conn, states)
+        await repository.set_supplier_hashes(conn, {s.id: key_of(s) for s in states})
+        embeddings = await self.vectors.wait_for(conn, states)
         for event in latest:
             if isinstance(event, SupplierRemoved):
                 self.engine.remove_supplier(event.subject)
@@ -159,7 +199,7 @@ class Matcher:
         for state in states:
             if self.supplier_versions.get(state.id, 0) < state.version:
                 self.supplier_versions[state.id] = state.version
-                changed[state.id] = self.engine.upsert_supplier(state)
+                changed[state.id] = self.engine.upsert_supplier(state, embeddings.get(state.id))
                 await _yield()
         self._gauges()
         if not changed and not removed:
@@ -196,8 +236,7 @@ class Matcher:
 
     async def on_need_events(self, conn: Connection, events: list[NeedEvent]) -> None:
         latest = [e.data for e in _latest(events) if isinstance(e.data, NeedState)]
-        await repository.upsert_needs(conn, latest)
-        self._hold_needs(latest)
+        self._hold_needs(latest, await self._store_needs(conn, latest))
         stored = await repository.stored_need_versions(conn, [n.id for n in latest])
         # A newer version is stored: its own event ranks it.
         current = [n for n in latest if stored.get(n.id, 0) <= n.version]
@@ -236,8 +275,10 @@ class Matcher:
         new: list[StoredMatch] = []
         changed: list[StoredMatch] = []
         changes: list[tuple[StoredMatch, Change]] = []
+        passages = await explain_passages(conn, self.engine, list(slate.publish.values()))
         for pair, scored in sorted(slate.publish.items()):
             existing = stored.get(pair)
+            scored = passages.get(pair, scored)
             change = change_for(existing, scored)
             if change is None:
                 continue

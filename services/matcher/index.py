@@ -6,7 +6,9 @@ A population keeps, per row, what `scoring` needs, in flat arrays and inverted l
   dictionary look-ups (see `_cpv_keys`);
 - each row's own terms and weights (its tf-idf vector), and for needs also text postings
   (term -> rows and weights) for the sparse dot product with one supplier's vector;
-- a mask of the NUTS codes each row names, and arrays of TRL, focus areas and supplier types.
+- a mask of the NUTS codes each row names, and arrays of TRL, focus areas and supplier types;
+- each row's sentence embedding (a row of a float32 matrix; zeros when it has none), so the
+  semantic component of a whole population is one matrix-vector product.
 
 The numbers it produces are the formula of `scoring` computed for many rows together, in
 the same order of operations: the text weights are half-precision numbers, whose products
@@ -25,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.contracts.vocab import FocusArea, SupplierType
+from services.matcher import semantic
 from services.matcher.scoring import (
     COMMON_LEVEL_SIMILARITY,
     CPV_BEST_SHARE,
@@ -34,6 +37,7 @@ from services.matcher.scoring import (
     NeedProfile,
     SupplierProfile,
     lineage_similarity,
+    related_by_meaning,
     related_regions,
     significant,
 )
@@ -106,6 +110,37 @@ class _Grow:
         return self.data[: self.n]
 
 
+class _Matrix:
+    """An append-only float32 matrix of sentence embeddings, one row per population row."""
+
+    __slots__ = ("data", "n")
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.data: npt.NDArray[np.float32] = np.zeros((capacity, semantic.DIM), dtype=np.float32)
+        self.n = 0
+
+    def extend(self, vectors: list[semantic.Vector | None]) -> None:
+        need = self.n + len(vectors)
+        if need > len(self.data):
+            grown = np.zeros((max(need, len(self.data) + len(self.data) // 2 + 4), semantic.DIM), np.float32)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        for i, vector in enumerate(vectors, start=self.n):
+            self.data[i] = 0.0 if vector is None else vector
+        self.n = need
+
+    def trim(self) -> None:
+        if len(self.data) > self.n:
+            self.data = self.data[: self.n].copy()
+
+    def view(self) -> npt.NDArray[np.float32]:
+        return self.data[: self.n]
+
+    def row(self, row: int) -> semantic.Vector | None:
+        vector = self.data[row]
+        return None if not vector.any() else vector.copy()
+
+
 def _postings(lists: dict[Any, _Grow], key: Any, dtype: Any = np.int32) -> _Grow:
     found = lists.get(key)
     if found is None:
@@ -160,6 +195,8 @@ for _sim in _similarities():
     assert abs(_sim * 20 - round(_sim * 20)) < 1e-9, "CPV similarities are twentieths"
     SIM_OF_LEVEL[round(_sim * 20)] = _sim  # the very number `scoring` uses
 LEVEL_OF = {sim: np.uint8(round(sim * 20)) for sim in _similarities()}
+for _twentieths in range(21):  # relations by meaning are twentieths too (scoring.related_similarity)
+    LEVEL_OF.setdefault(_twentieths / 20, np.uint8(_twentieths))
 assert WEIGHTS["focus_area"] == WEIGHTS["supplier_type"], "SupplierIndex._reach counts them together"
 
 
@@ -179,6 +216,9 @@ def _cpv_keys(code8: str) -> list[tuple[float, tuple[str, int]]]:
     for m in range(n + 1, 9):
         out.append((lineage_similarity(m - n), (sa, m)))  # is a descendant
     out.append((1.0, (sa, n)))  # the same code
+    for other, sim in related_by_meaning().get(code8, {}).items():
+        so = significant(other)
+        out.append((sim, (so, len(so))))  # related by meaning: that very code
     out.sort(key=lambda pair: pair[0])
     return out
 
@@ -209,6 +249,8 @@ class _Population:
         self.offsets.append(0)
         self.vocabulary: dict[str, int] = {}
         self.words: list[str] = []
+        self.semantic = _Matrix()
+        self.language = _Grow(np.int8)  # index into semantic.LANGUAGES
         self.dead = 0
 
     def __len__(self) -> int:
@@ -228,6 +270,8 @@ class _Population:
         focus: int,
         types: int,
         vector: dict[str, float],
+        embedding: semantic.Vector | None,
+        language: str,
     ) -> int:
         self.remove(ident)
         row = len(self.ids)
@@ -240,6 +284,8 @@ class _Population:
         self.cpv.append(self._tuples.setdefault(cpv, cpv))
         self.regions.append(self._tuples.setdefault(regions, regions))
         self.region_bits.append(mask_of(regions, REGION_BIT))
+        self.semantic.extend([embedding])
+        self.language.append(semantic.LANGUAGES.index(language))
         term_ids = []
         for term, weight in vector.items():
             tid = self.vocabulary.get(term)
@@ -271,6 +317,8 @@ class _Population:
         self.focus.extend([row["focus"] for row in rows])
         self.types.extend([row["types"] for row in rows])
         self.region_bits.extend([mask_of(row["regions"], REGION_BIT) for row in rows])
+        self.semantic.extend([row["embedding"] for row in rows])
+        self.language.extend([semantic.LANGUAGES.index(row["language"]) for row in rows])
         vocabulary, words = self.vocabulary, self.words
         term_ids: list[int] = []
         weights: list[float] = []
@@ -309,6 +357,7 @@ class _Population:
         return {words[t]: w for t, w in zip(terms, weights, strict=True)}
 
     def trim(self) -> None:
+        self.semantic.trim()
         for value in vars(self).values():
             if isinstance(value, _Grow):
                 value.trim()
@@ -321,6 +370,22 @@ class _Population:
         return self.dead > 10_000 and self.dead > len(self)
 
     # --- vectorised components -------------------------------------------------------------
+
+    def semantic_component(
+        self, embedding: semantic.Vector | None, language: str, rows_are_needs: bool
+    ) -> tuple[Floats, Floats]:
+        """The weighted semantic component of every row against one text (of `language`), and
+        the cosines behind it."""
+        if embedding is None:
+            return np.zeros(self.size), np.zeros(self.size)
+        cosines = semantic.cosines(self.semantic.view(), embedding)
+        languages = self.language.view()
+        if rows_are_needs:
+            means, spreads = semantic.backgrounds_of_needs(languages, language)
+        else:
+            means, spreads = semantic.background(language, languages)
+        weighted: Floats = WEIGHTS["semantic"] * semantic.closeness_of(cosines, means, spreads)
+        return weighted, cosines
 
     def text_component(self, vector: dict[str, float]) -> Floats:
         if not self.text_postings:
@@ -340,11 +405,13 @@ class _Population:
         dot = np.bincount(np.concatenate(rows), products, minlength=self.size)
         return np.minimum(1.0, dot / TEXT_SATURATION)
 
-    def _full(self, vector: dict[str, float], rows: Rows, cpv: Floats, focus: Floats, kind: Floats) -> Floats:
+    def _full(
+        self, vector: dict[str, float], rows: Rows, cpv: Floats, focus: Floats, kind: Floats, sem: Floats
+    ) -> Floats:
         """The score of `rows`, given the other components of every row: the terms added in
-        the order of the reference formula (cpv, text, focus area, supplier type)."""
+        the order of the reference formula (cpv, text, focus area, supplier type, semantic)."""
         text = WEIGHTS["text"] * self.text_of_rows(vector, rows)
-        score: Floats = cpv[rows] + text + focus[rows] + kind[rows]
+        score: Floats = cpv[rows] + text + focus[rows] + kind[rows] + sem[rows]
         return score
 
     def region_mask(self, regions: tuple[str, ...], rows: Rows | None = None) -> Mask:
@@ -397,6 +464,8 @@ class SupplierIndex(_Population):
             focus=mask_of(supplier.focus_areas, FOCUS_BIT),
             types=mask_of(supplier.types, TYPE_BIT),
             vector=supplier.vector,
+            embedding=supplier.semantic,
+            language=supplier.language,
         )
         for code in supplier.cpv:
             for key in _posting_keys(code):
@@ -417,6 +486,8 @@ class SupplierIndex(_Population):
                 "focus": mask_of(s.focus_areas, FOCUS_BIT),
                 "types": mask_of(s.types, TYPE_BIT),
                 "vector": s.vector,
+                "embedding": s.semantic,
+                "language": s.language,
             }
             for s in fresh.values()
         ]
@@ -439,6 +510,8 @@ class SupplierIndex(_Population):
             focus_areas=frozenset(k for k, bit in FOCUS_BIT.items() if focus & bit),
             types=frozenset(k for k, bit in TYPE_BIT.items() if types & bit),
             vector=self.vector_of(row),
+            semantic=self.semantic.row(row),
+            language=semantic.LANGUAGES[int(self.language.data[row])],
         )
 
     def _cpv_levels(self, need: NeedProfile) -> list[npt.NDArray[np.uint8]]:
@@ -474,9 +547,12 @@ class SupplierIndex(_Population):
         kind: Mask = (types & preferred) != 0 if preferred else np.ones(len(types), dtype=np.bool_)
         return focus, kind
 
-    def _score_of(self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], rows: Rows) -> Floats:
+    def _score_of(
+        self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], rows: Rows, sem: Floats
+    ) -> Floats:
         """The score of `rows`: the components added in the order of the reference formula
-        (cpv, text, focus area, supplier type), so the numbers are its own to the last bit."""
+        (cpv, text, focus area, supplier type, semantic), so the numbers are its own to the
+        last bit."""
         focus, kind = self._focus_and_kind(need, rows)
         text = WEIGHTS["text"] * self.text_of_rows(need.vector, rows)
         score: Floats = (
@@ -484,6 +560,7 @@ class SupplierIndex(_Population):
             + text
             + WEIGHTS["focus_area"] * focus.astype(np.float64)
             + WEIGHTS["supplier_type"] * kind.astype(np.float64)
+            + sem[rows]
         )
         return score
 
@@ -493,13 +570,16 @@ class SupplierIndex(_Population):
     def scores(self, need: NeedProfile) -> tuple[Floats, Mask]:
         """Every row's score against `need`, and which rows meet the hard constraints."""
         rows = np.arange(self.size)
-        return self._score_of(need, self._cpv_levels(need), rows), self._eligible(need)
+        sem, _ = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
+        return self._score_of(need, self._cpv_levels(need), rows, sem), self._eligible(need)
 
-    def _reach(self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+    def _reach(
+        self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], sem: Floats
+    ) -> npt.NDArray[np.float32]:
         """At least the score every row can reach, whatever its text: the other components
         in single precision (a bound, kept with MARGIN) plus the largest text part."""
         focus, kind = self._focus_and_kind(need, slice(None))
-        reach = np.full(self.size, WEIGHTS["text"], dtype=np.float32)
+        reach = sem.astype(np.float32) + np.float32(WEIGHTS["text"])
         # Focus area and supplier type weigh the same: count them, then weigh once.
         reach += np.float32(WEIGHTS["focus_area"]) * (focus.view(np.uint8) + kind.view(np.uint8))
         if len(levels) == 1:
@@ -510,9 +590,11 @@ class SupplierIndex(_Population):
             reach += np.float32(WEIGHTS["cpv"] * (1 - CPV_BEST_SHARE) / (20 * len(levels))) * total
         return reach
 
-    def best(self, need: NeedProfile, k: int, threshold: float) -> tuple[Rows, Floats]:
+    def best(
+        self, need: NeedProfile, k: int, threshold: float
+    ) -> tuple[Rows, Floats, Floats]:
         """Eligible rows that may be among the `k` best at or above `threshold`, with their
-        scores (to the last bit those of `scores`).
+        scores (to the last bit those of `scores`) and semantic cosines.
 
         The text component is the expensive one: a need's terms touch tens of postings per
         supplier. It adds at most WEIGHTS["text"], so a bound on the rest is computed for
@@ -520,17 +602,18 @@ class SupplierIndex(_Population):
         rows reach), and then only for the rows that can still reach that score.
         """
         levels = self._cpv_levels(need)
-        reach = self._reach(need, levels)
+        sem, cosines = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
+        reach = self._reach(need, levels, sem)
         rows = np.flatnonzero(self._eligible(need) & (reach >= threshold - MARGIN))
         seeds_n = 4 * k
         if len(rows) > seeds_n:
             # The rows best without text are likely among the best with it.
             seeds = rows[np.argpartition(-reach[rows], seeds_n)[:seeds_n]]
-            seed_scores = self._score_of(need, levels, seeds)
+            seed_scores = self._score_of(need, levels, seeds, sem)
             if np.count_nonzero(seed_scores >= threshold) >= k:
                 bar = np.partition(seed_scores, seeds_n - k)[seeds_n - k]
                 rows = rows[reach[rows] >= bar - MARGIN]
-        return rows, self._score_of(need, levels, rows)
+        return rows, self._score_of(need, levels, rows, sem), cosines[rows]
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex()
@@ -561,6 +644,8 @@ class NeedIndex(_Population):
             focus=FOCUS_BIT.get(need.focus_area, 0),
             types=mask_of(need.preferred_types, TYPE_BIT),
             vector=need.vector,
+            embedding=need.semantic,
+            language=need.language,
         )
         self.code_count.append(len(need.cpv))
         self.cut.append(0.0)
@@ -608,23 +693,27 @@ class NeedIndex(_Population):
     def scores(self, supplier: SupplierProfile) -> tuple[Floats, Mask]:
         """Every need's score against `supplier`, and which needs it meets the constraints of."""
         cpv, focus, kind = self._parts(supplier)
-        score = cpv + WEIGHTS["text"] * self.text_component(supplier.vector) + focus + kind
+        sem, _ = self.semantic_component(supplier.semantic, supplier.language, rows_are_needs=True)
+        score = cpv + WEIGHTS["text"] * self.text_component(supplier.vector) + focus + kind + sem
         return score, self._eligible(supplier)
 
-    def best(self, supplier: SupplierProfile, threshold: float, within_top_k: bool) -> tuple[Rows, Floats]:
+    def best(
+        self, supplier: SupplierProfile, threshold: float, within_top_k: bool
+    ) -> tuple[Rows, Floats, Floats]:
         """Eligible needs whose score against `supplier` may reach `threshold` (and, with
         `within_top_k`, the need's cut), with their scores (to the last bit those of
         `scores`). The text component, the costly one, is computed only for needs that the
         other components plus the largest text part bring to the bar."""
         cpv, focus, kind = self._parts(supplier)
+        sem, cosines = self.semantic_component(supplier.semantic, supplier.language, rows_are_needs=True)
         bar = np.maximum(self.cut.view(), threshold) if within_top_k else np.full(self.size, threshold)
-        reach = cpv + focus + kind + WEIGHTS["text"]
+        reach = cpv + focus + kind + sem + WEIGHTS["text"]
         rows = np.flatnonzero(self._eligible(supplier) & (reach >= bar - MARGIN))
-        score = self._full(supplier.vector, rows, cpv, focus, kind)
+        score = self._full(supplier.vector, rows, cpv, focus, kind, sem)
         if within_top_k:
             keep = score >= bar[rows] - MARGIN
             rows, score = rows[keep], score[keep]
-        return rows, score
+        return rows, score, cosines[rows]
 
     def rebuilt(self) -> NeedIndex:
         fresh = NeedIndex()

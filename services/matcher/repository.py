@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from services.contracts.events import MatchExplanation, MatchState, NeedState, SupplierState, match_id
 from services.infra.db import Connection
 
@@ -337,3 +339,116 @@ async def update_matches(conn: Connection, matches: list[StoredMatch]) -> None:
         "WHERE m.id = u.id",
         *_columns(matches),
     )
+
+
+# Embeddings.
+
+
+@dataclass(frozen=True)
+class StoredEmbedding:
+    vector: np.ndarray[Any, Any]
+    sentences: list[str]
+    sentence_vectors: np.ndarray[Any, Any] | None
+
+
+def _vector(raw: bytes) -> np.ndarray[Any, Any]:
+    return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+async def existing_embeddings(conn: Connection, hashes: list[str]) -> set[str]:
+    rows = await conn.fetch("SELECT text_hash FROM matcher.embeddings WHERE text_hash = ANY($1::text[])", hashes)
+    return {r["text_hash"] for r in rows}
+
+
+async def embedding_vectors(conn: Connection, hashes: list[str]) -> dict[str, np.ndarray[Any, Any]]:
+    rows = await conn.fetch(
+        "SELECT text_hash, vector FROM matcher.embeddings WHERE text_hash = ANY($1::text[])", hashes
+    )
+    return {r["text_hash"]: _vector(r["vector"]) for r in rows}
+
+
+async def insert_embeddings(conn: Connection, model: str, rows: dict[str, Any]) -> None:
+    """Store vectors by text hash; a hash stored meanwhile by another instance is kept."""
+    if not rows:
+        return
+    await conn.executemany(
+        "INSERT INTO matcher.embeddings (text_hash, model, vector, sentences, sentence_vectors) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (text_hash) DO NOTHING",
+        [
+            (
+                h,
+                model,
+                e.vector.astype(np.float32).tobytes(),
+                json.dumps(list(e.sentences), ensure_ascii=False),
+                None if e.sentence_vectors is None else e.sentence_vectors.astype(np.float16).tobytes(),
+            )
+            for h, e in rows.items()
+        ],
+    )
+
+
+async def set_supplier_hashes(conn: Connection, hashes: dict[str, str]) -> None:
+    if hashes:
+        await conn.execute(
+            "UPDATE matcher.suppliers s SET text_hash = u.h FROM unnest($1::uuid[], $2::text[]) AS u(id, h) "
+            "WHERE s.id = u.id",
+            list(hashes),
+            list(hashes.values()),
+        )
+
+
+async def set_need_hashes(conn: Connection, hashes: dict[str, str]) -> None:
+    if hashes:
+        await conn.execute(
+            "UPDATE matcher.needs n SET text_hash = u.h FROM unnest($1::text[], $2::text[]) AS u(id, h) "
+            "WHERE n.id = u.id",
+            list(hashes),
+            list(hashes.values()),
+        )
+
+
+async def supplier_embeddings(conn: Connection, supplier_ids: list[str]) -> dict[str, np.ndarray[Any, Any]]:
+    """The stored vectors of these suppliers' current texts."""
+    rows = await conn.fetch(
+        "SELECT s.id::text AS id, e.vector FROM matcher.suppliers s "
+        "JOIN matcher.embeddings e ON e.text_hash = s.text_hash WHERE s.id::text = ANY($1::text[])",
+        supplier_ids,
+    )
+    return {r["id"]: _vector(r["vector"]) for r in rows}
+
+
+async def need_embeddings(conn: Connection, need_ids: list[str]) -> dict[str, np.ndarray[Any, Any]]:
+    rows = await conn.fetch(
+        "SELECT n.id, e.vector FROM matcher.needs n "
+        "JOIN matcher.embeddings e ON e.text_hash = n.text_hash WHERE n.id = ANY($1::text[])",
+        need_ids,
+    )
+    return {r["id"]: _vector(r["vector"]) for r in rows}
+
+
+async def supplier_sentences(
+    conn: Connection, supplier_ids: list[str]
+) -> dict[str, tuple[list[str], np.ndarray[Any, Any]]]:
+    """The sentences of these suppliers' profiles and their vectors, for explanations."""
+    rows = await conn.fetch(
+        "SELECT s.id::text AS id, e.sentences, e.sentence_vectors FROM matcher.suppliers s "
+        "JOIN matcher.embeddings e ON e.text_hash = s.text_hash "
+        "WHERE s.id::text = ANY($1::text[]) AND e.sentence_vectors IS NOT NULL",
+        supplier_ids,
+    )
+    out = {}
+    for r in rows:
+        texts = json.loads(r["sentences"])
+        vectors = np.frombuffer(r["sentence_vectors"], dtype=np.float16).reshape(len(texts), -1)
+        out[r["id"]] = (texts, vectors)
+    return out
+
+
+async def forget_supplier_embeddings(conn: Connection, supplier_ids: list[str]) -> None:
+    """Erasure: the embedded text (sentences included) of removed suppliers goes too."""
+    if supplier_ids:
+        await conn.execute(
+            "DELETE FROM matcher.embeddings WHERE text_hash IN "
+            "(SELECT text_hash FROM matcher.suppliers WHERE id::text = ANY($1::text[]))",
+            supplier_ids,
+        )

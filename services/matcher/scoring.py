@@ -1,11 +1,17 @@
 """How one supplier scores against one need, and why: the reference formula.
 
-Score = 0.45 CPV + 0.35 text + 0.10 focus area + 0.10 supplier type, each component in [0, 1]:
+Score = the weighted sum of five components (`WEIGHTS`, chosen on the development set of
+`tests/eval`), each in [0, 1]:
+
+- semantic: how close the need's and the supplier's texts are in meaning, the cosine of their
+  sentence embeddings (`semantic.py`) mapped onto [0, 1] by `semantic.closeness`. It carries
+  a match when the two sides use other words, another language or codes of another branch.
 
 - CPV: for each of the need's codes, the closest of the supplier's codes through the CPV
   hierarchy (same code 1.0; parent or child 0.9 down to 0.6 with distance; otherwise the
-  deepest shared level: category 0.7, class 0.55, group 0.35, division 0.15). The best fit
-  counts 60 %, covering all of the need's codes 40 %.
+  deepest shared level: category 0.7, class 0.55, group 0.35, division 0.15) or by meaning
+  across branches (`cpv_relations`: codes whose labels mean nearly the same, 0.5 to 0.8).
+  The best fit counts 60 %, covering all of the need's codes 40 %.
 - text: cosine similarity of the two texts as tf-idf vectors (see `text.vector`), where
   0.35 or more counts as a full match: two short texts about the same thing rarely share more.
 - focus area: 1 when the supplier works in the need's focus area.
@@ -20,15 +26,16 @@ this module is the definition, and makes the explanation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from services.contracts.cpv import cpv_lookup
 from services.contracts.events import MatchExplanation, SharedCpv
 from services.contracts.nuts import all_nuts
-from services.matcher import text
+from services.matcher import semantic, text
+from services.matcher.cpv_relations import related_codes
 
-WEIGHTS = {"cpv": 0.45, "text": 0.35, "focus_area": 0.10, "supplier_type": 0.10}
+WEIGHTS = {"cpv": 0.20, "text": 0.15, "focus_area": 0.05, "supplier_type": 0.05, "semantic": 0.55}
 TEXT_SATURATION = 0.35
 # A need's codes: the best fit and the coverage of all of them.
 CPV_BEST_SHARE = 0.6
@@ -37,6 +44,11 @@ CPV_RELATED = 0.35
 MATCHED_TERMS_SHOWN = 8
 COMMON_LEVEL_SIMILARITY = {2: 0.15, 3: 0.35, 4: 0.55, 5: 0.7}
 _LEVEL_NAMES = {2: "same division", 3: "same group", 4: "same class", 5: "same category"}
+# Codes related by the meaning of their labels: a label cosine of RELATED_LOW counts as
+# RELATED_MIN, RELATED_HIGH or more as RELATED_MAX; below RELATED_LOW, no relation (e5 puts
+# unrelated CPV labels near 0.90).
+RELATED_LOW, RELATED_HIGH = 0.93, 0.97
+RELATED_MIN, RELATED_MAX = 0.35, 0.7
 
 
 def significant(code8: str) -> str:
@@ -50,9 +62,32 @@ def lineage_similarity(gap: int) -> float:
     return max(0.6, 0.9 - 0.1 * (gap - 1))
 
 
+def related_similarity(cosine: float) -> float:
+    """The similarity of two codes related by meaning, in twentieths (as the index stores it)."""
+    if cosine < RELATED_LOW:
+        return 0.0
+    share = min(1.0, (cosine - RELATED_LOW) / (RELATED_HIGH - RELATED_LOW))
+    return round((RELATED_MIN + (RELATED_MAX - RELATED_MIN) * share) * 20) / 20
+
+
+@cache
+def related_by_meaning() -> dict[str, dict[str, float]]:
+    """code8 -> {related code8: similarity}, made symmetric (the relation holds both ways)."""
+    out: dict[str, dict[str, float]] = {}
+    for code, pairs in related_codes().items():
+        for other, cosine in pairs:
+            sim = related_similarity(cosine)
+            if not sim:
+                continue
+            for x, y in ((code, other), (other, code)):
+                held = out.setdefault(x, {})
+                held[y] = max(held.get(y, 0.0), sim)
+    return out
+
+
 @lru_cache(maxsize=1 << 16)
 def cpv_similarity(a: str, b: str) -> tuple[float, str]:
-    """Similarity of two CPV codes through the hierarchy, and the relation in words."""
+    """Similarity of two CPV codes through the hierarchy or by meaning, and the relation in words."""
     sa, sb = significant(a), significant(b)
     if sa == sb:
         return 1.0, "same code"
@@ -64,7 +99,11 @@ def cpv_similarity(a: str, b: str) -> tuple[float, str]:
             break
         common += 1
     level = min(common, 5)
-    return COMMON_LEVEL_SIMILARITY.get(level, 0.0), _LEVEL_NAMES.get(level, "")
+    tree = COMMON_LEVEL_SIMILARITY.get(level, 0.0)
+    meaning = related_by_meaning().get(a, {}).get(b, 0.0)
+    if meaning > tree:
+        return meaning, "related by meaning"
+    return tree, _LEVEL_NAMES.get(level, "")
 
 
 def cpv_component(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> float:
@@ -103,6 +142,8 @@ class SupplierProfile:
     focus_areas: frozenset[str]
     types: frozenset[str]
     vector: dict[str, float]
+    semantic: semantic.Vector | None = field(default=None, compare=False)  # compared by the tests
+    language: str = "sv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +156,8 @@ class NeedProfile:
     preferred_types: frozenset[str]
     vector: dict[str, float]
     source_text: str  # title and description, for the words shown in explanations
+    semantic: semantic.Vector | None = field(default=None, compare=False)  # compared by the tests
+    language: str = "sv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,16 +195,50 @@ def _text(need: NeedProfile, supplier: SupplierProfile) -> tuple[float, list[str
     return min(1.0, cosine / TEXT_SATURATION), best
 
 
-def score_pair(need: NeedProfile, supplier: SupplierProfile, threshold: float) -> Scored:
-    """The score of the pair, whether it is a match, and the explanation either way."""
+def pair_cosine(need: NeedProfile, supplier: SupplierProfile) -> float | None:
+    if need.semantic is None or supplier.semantic is None:
+        return None
+    return semantic.cosine(need.semantic, supplier.semantic)
+
+
+def semantic_verdict(cosine: float | None, closeness: float) -> str | None:
+    if cosine is None:
+        return None
+    words = (
+        "very close"
+        if closeness >= 0.75
+        else "close"
+        if closeness >= 0.5
+        else "somewhat related"
+        if closeness >= 0.25
+        else "distant"
+    )
+    return f"{words} in meaning ({closeness:.2f}; cosine {cosine:.3f})"
+
+
+def score_pair(
+    need: NeedProfile, supplier: SupplierProfile, threshold: float, cosine: float | None = None
+) -> Scored:
+    """The score of the pair, whether it is a match, and the explanation either way.
+
+    `cosine` is the pair's semantic cosine when the caller computed it already (the index
+    does, for whole populations); otherwise it is computed here.
+    """
+    if cosine is None:
+        cosine = pair_cosine(need, supplier)
     parts = {
         "cpv": cpv_component(need.cpv, supplier.cpv),
         "text": 0.0,
         "focus_area": 1.0 if need.focus_area in supplier.focus_areas else 0.0,
         "supplier_type": 1.0 if not need.preferred_types or need.preferred_types & supplier.types else 0.0,
+        "semantic": 0.0 if cosine is None else semantic.closeness(cosine, need.language, supplier.language),
     }
     parts["text"], matched = _text(need, supplier)
-    score = round(min(1.0, sum(WEIGHTS[k] * v for k, v in parts.items())), 4)
+    # The components added in this order, as the index adds them: the same number to the bit.
+    total = 0.0
+    for key in ("cpv", "text", "focus_area", "supplier_type", "semantic"):
+        total += WEIGHTS[key] * parts[key]
+    score = round(min(1.0, total), 4)
 
     overlap = regions_overlap(supplier.regions, need.regions)
     if overlap is not None:
@@ -177,6 +254,7 @@ def score_pair(need: NeedProfile, supplier: SupplierProfile, threshold: float) -
         matched_terms=sorted({surface.get(t, t) for t in matched}),
         region_verdict=region,
         trl_verdict=trl,
+        semantic_verdict=semantic_verdict(cosine, parts["semantic"]),
     )
     why_not = None
     if overlap is None:

@@ -1,11 +1,20 @@
-"""Run the labelled evaluation set through the matcher's engine and score the rankings.
+"""Run a labelled evaluation set through the matcher's engine and score the rankings.
 
-    uv run python -m tests.eval.evaluate [--dataset PATH] [--out PATH] [--limit N]
+    uv run python -m tests.eval.evaluate [--set dev|heldout|legacy] [--scorer matcher|model]
+                                         [--dataset PATH] [--out PATH] [--limit N]
+
+`--set dev` (the default) is the development set, the needs of `devset/part-*.json` that are
+not held out; weights and thresholds are chosen on it. `--set heldout` is the frozen held-out
+part: report it, never tune on it. `--set legacy` is the older `dataset.json`. `--scorer model`
+ranks by the embedding model alone (cosine of the two texts, region and TRL as filters), the
+baseline the matcher is compared with.
 
 Prints nDCG@10 and recall@20 per need and their means, and every ranked supplier that
 violates a hard constraint (region or TRL). Writes a JSON report and exits 1 when there
-are violations.
+are violations. Embeddings are cached under `.innomatch/eval-vectors.npz` by text hash.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
@@ -14,25 +23,37 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+import numpy as np
+
 from services.contracts.events import NeedState, SupplierState
 from tests.eval.metrics import ndcg_at_k, recall_at_k, region_ok, trl_ok
 
 HERE = Path(__file__).parent
-DEFAULT_DATASET = HERE / "dataset.json"
-DEFAULT_OUT = HERE / "results" / "eval.json"
+ROOT = HERE.parents[1]
+LEGACY = HERE / "dataset.json"
+PARTS = HERE / "devset"
+CACHE = ROOT / ".innomatch" / "eval-vectors.npz"
 NDCG_K = 10
 RECALL_K = 20
 
+Grades = dict[str, dict[str, int]]
 
-def load(path: Path) -> tuple[list[SupplierState], list[NeedState], dict[str, dict[str, int]]]:
+
+def load(path: Path) -> tuple[list[SupplierState], list[NeedState], Grades]:
     """The dataset's validated records and grades; fails loudly on anything malformed."""
     raw = json.loads(path.read_text(encoding="utf-8"))
-    suppliers = [SupplierState.model_validate(record) for record in raw["suppliers"]]
-    needs = [NeedState.model_validate(record) for record in raw["needs"]]
+    return _validated(raw["suppliers"], raw["needs"], raw["judgments"])
+
+
+def _validated(
+    supplier_records: list[Any], need_records: list[Any], judgments: dict[str, Any]
+) -> tuple[list[SupplierState], list[NeedState], Grades]:
+    suppliers = [SupplierState.model_validate(record) for record in supplier_records]
+    needs = [NeedState.model_validate(record) for record in need_records]
     known = {supplier.id for supplier in suppliers}
-    grades: dict[str, dict[str, int]] = {}
+    grades: Grades = {}
     for need in needs:
-        judged = raw["judgments"].get(need.id)
+        judged = judgments.get(need.id)
         if not judged:
             raise ValueError(f"need {need.id} has no judgments")
         unknown = set(judged) - known
@@ -42,37 +63,136 @@ def load(path: Path) -> tuple[list[SupplierState], list[NeedState], dict[str, di
     return suppliers, needs, grades
 
 
+def load_parts(which: str, parts: Path = PARTS) -> tuple[list[SupplierState], list[NeedState], Grades]:
+    """The development (`dev`) or held-out (`heldout`) needs of every part, against all the
+    parts' suppliers (each part's suppliers are distractors for the others' needs)."""
+    supplier_records: list[Any] = []
+    need_records: list[Any] = []
+    judgments: dict[str, Any] = {}
+    for path in sorted(parts.glob("part-*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        held = set(raw["heldout"])
+        supplier_records += raw["suppliers"]
+        for record in raw["needs"]:
+            if (record["id"] in held) == (which == "heldout"):
+                need_records.append(record)
+                judgments[record["id"]] = raw["judgments"][record["id"]]
+    return _validated(supplier_records, need_records, judgments)
+
+
+def as_dataset(suppliers: list[SupplierState], needs: list[NeedState], grades: Grades) -> dict[str, Any]:
+    """The set in the single-file format of `dataset.json` (for tools that read that)."""
+    return {
+        "suppliers": [s.model_dump(mode="json") for s in suppliers],
+        "needs": [n.model_dump(mode="json") for n in needs],
+        "judgments": {n: {s: {"grade": g} for s, g in judged.items()} for n, judged in grades.items()},
+    }
+
+
+class VectorCache:
+    """Embeddings of the set's texts by text hash, computed once and kept on disk."""
+
+    def __init__(self, path: Path = CACHE) -> None:
+        self.path = path
+        self.vectors: dict[str, np.ndarray[Any, Any]] = {}
+        if path.exists():
+            with np.load(path) as stored:
+                self.vectors = {key: stored[key] for key in stored.files}
+        self.dirty = False
+
+    def embed(
+        self, suppliers: list[SupplierState], needs: list[NeedState]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        from services.matcher import semantic
+
+        model = semantic.Model()
+        texts = {s.id: semantic.supplier_text(s) for s in suppliers}
+        need_texts = {n.id: semantic.need_text(n) for n in needs}
+        missing_s = [(i, t) for i, t in texts.items() if semantic.text_hash(t) not in self.vectors]
+        missing_n = [(i, t) for i, t in need_texts.items() if semantic.text_hash(t, "query") not in self.vectors]
+        for start in range(0, len(missing_s), 32):
+            chunk = missing_s[start : start + 32]
+            for (_, t), v in zip(chunk, model.passages([t for _, t in chunk]), strict=True):
+                self.vectors[semantic.text_hash(t)] = v
+            self.dirty = True
+        if missing_n:
+            for (_, t), v in zip(missing_n, model.queries([t for _, t in missing_n]), strict=True):
+                self.vectors[semantic.text_hash(t, "query")] = v
+            self.dirty = True
+        if self.dirty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, **self.vectors)  # type: ignore[arg-type]
+            self.dirty = False
+        return (
+            {i: self.vectors[semantic.text_hash(t)] for i, t in texts.items()},
+            {i: self.vectors[semantic.text_hash(t, "query")] for i, t in need_texts.items()},
+        )
+
+
+def rank_all(
+    suppliers: list[SupplierState],
+    needs: list[NeedState],
+    limit: int,
+    scorer: str = "matcher",
+    vectors: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    **engine_options: Any,
+) -> dict[str, list[tuple[str, float]]]:
+    """need id -> [(supplier id, score), ...] best first, as the chosen scorer ranks them."""
+    from services.matcher.engine import MatchEngine  # imported late: the engine is optional
+
+    supplier_vectors, need_vectors = vectors or ({}, {})
+    if scorer == "model":
+        by_id = {s.id: s for s in suppliers}
+        matrix = np.stack([supplier_vectors[s.id] for s in suppliers])
+        out = {}
+        for need in needs:
+            cosines = matrix @ need_vectors[need.id]
+            order = sorted(range(len(suppliers)), key=lambda i: (-cosines[i], suppliers[i].id))
+            kept = [
+                (suppliers[i].id, float(cosines[i]))
+                for i in order
+                if region_ok(by_id[suppliers[i].id], need) and trl_ok(by_id[suppliers[i].id], need)
+            ]
+            out[need.id] = kept[:limit]
+        return out
+    engine = MatchEngine(**engine_options)
+    engine.load_suppliers(suppliers, supplier_vectors)
+    for need in needs:
+        engine.upsert_need(need, need_vectors.get(need.id))
+    return {
+        need.id: [(s.supplier_id, s.score) for s in engine.rank_suppliers(need.id, limit=limit)]
+        for need in needs
+    }
+
+
 def evaluate(
     suppliers: list[SupplierState],
     needs: list[NeedState],
-    grades: dict[str, dict[str, int]],
+    grades: Grades,
     limit: int = 50,
+    scorer: str = "matcher",
+    vectors: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    **engine_options: Any,
 ) -> dict[str, Any]:
-    from services.matcher.engine import MatchEngine  # imported late: the engine is optional
-
-    engine = MatchEngine()
-    for supplier in suppliers:
-        engine.upsert_supplier(supplier)
-    for need in needs:
-        engine.upsert_need(need)
+    rankings = rank_all(suppliers, needs, limit, scorer, vectors, **engine_options)
     by_id = {supplier.id: supplier for supplier in suppliers}
-
     per_need = []
     violations = []
     for need in needs:
-        ranked = engine.rank_suppliers(need.id, limit=limit)
-        ids = [scored.supplier_id for scored in ranked]
+        ranked = rankings[need.id]
+        ids = [sid for sid, _ in ranked]
         judged = grades[need.id]
-        for rank, scored in enumerate(ranked, start=1):
-            supplier = by_id[scored.supplier_id]
+        for rank, sid in enumerate(ids, start=1):
+            supplier = by_id[sid]
             failed = [
                 name
                 for name, ok in (("region", region_ok(supplier, need)), ("trl", trl_ok(supplier, need)))
                 if not ok
             ]
             if failed:
-                violations.append({"need": need.id, "supplier": supplier.id, "rank": rank, "failed": failed})
-        distractors = [sid for sid in ids[:NDCG_K] if judged.get(sid) == 0]
+                violations.append({"need": need.id, "supplier": sid, "rank": rank, "failed": failed})
+        distractors = [sid for sid in ids[:NDCG_K] if judged.get(sid, 0) == 0]
+        missed = sorted(sid for sid, g in judged.items() if g >= 2 and sid not in ids[:RECALL_K])
         per_need.append(
             {
                 "need": need.id,
@@ -80,13 +200,10 @@ def evaluate(
                 "recall@20": round(recall_at_k(ids, judged, RECALL_K), 4),
                 "ranked": len(ids),
                 "judged_zero_in_top10": distractors,
+                "relevant_missed_in_top20": missed,
                 "top10": [
-                    {
-                        "supplier": s.supplier_id,
-                        "score": round(s.score, 4),
-                        "grade": judged.get(s.supplier_id, 0),
-                    }
-                    for s in ranked[:NDCG_K]
+                    {"supplier": sid, "score": round(score, 4), "grade": judged.get(sid, 0)}
+                    for sid, score in ranked[:NDCG_K]
                 ],
             }
         )
@@ -94,6 +211,7 @@ def evaluate(
         "needs": len(needs),
         "suppliers": len(suppliers),
         "limit": limit,
+        "scorer": scorer,
         "mean_ndcg@10": round(mean(row["ndcg@10"] for row in per_need), 4),
         "mean_recall@20": round(mean(row["recall@20"] for row in per_need), 4),
         "violations": violations,
@@ -105,13 +223,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--set", choices=["dev", "heldout", "legacy"], default="dev")
+    parser.add_argument("--scorer", choices=["matcher", "model"], default="matcher")
+    parser.add_argument("--dataset", type=Path, help="a single-file set instead of --set")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--limit", type=int, default=50, help="suppliers ranked per need (default 50)")
     args = parser.parse_args(argv)
 
-    suppliers, needs, grades = load(args.dataset)
-    report = evaluate(suppliers, needs, grades, limit=args.limit)
+    if args.dataset:
+        suppliers, needs, grades = load(args.dataset)
+    elif args.set == "legacy":
+        suppliers, needs, grades = load(LEGACY)
+    else:
+        suppliers, needs, grades = load_parts(args.set)
+    vectors = VectorCache().embed(suppliers, needs)
+    report = evaluate(suppliers, needs, grades, limit=args.limit, scorer=args.scorer, vectors=vectors)
 
     print(f"{'need':<28} {'nDCG@10':>8} {'R@20':>6} {'ranked':>6}  judged-0 in top 10")
     for row in report["per_need"]:
@@ -124,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     for v in report["violations"]:
         print(f"  {v['need']} <- {v['supplier']} at rank {v['rank']}: {'+'.join(v['failed'])}")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"report: {args.out}")
+    out = args.out or HERE / "results" / f"{args.set}-{args.scorer}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"report: {out}")
     return 1 if report["violations"] else 0
 
 

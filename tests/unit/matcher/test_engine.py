@@ -4,7 +4,9 @@ deterministic and respect the hard constraints."""
 from __future__ import annotations
 
 import random
+import zlib
 
+import numpy as np
 import pytest
 
 from services.matcher.engine import MatchEngine
@@ -22,12 +24,23 @@ def population() -> tuple[list, list]:  # type: ignore[type-arg]
     return list(generator.suppliers(400)), list(generator.needs(25))
 
 
+def embedding(ident: str) -> np.ndarray:  # type: ignore[type-arg]
+    """A unit vector for an id, from a few shared directions, so some pairs are close."""
+    rng = np.random.default_rng(zlib.crc32(ident.encode()))
+    vector = BASES[zlib.crc32(ident.encode()) % len(BASES)] + 0.6 * rng.standard_normal(384)
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+BASES = np.random.default_rng(3).standard_normal((5, 384))
+
+
 def engine_of(suppliers: list, needs: list, **options: object) -> MatchEngine:  # type: ignore[type-arg]
     engine = MatchEngine(this_year=2026, **options)  # type: ignore[arg-type]
-    for s in suppliers:
-        engine.upsert_supplier(s)
+    for i, s in enumerate(suppliers):
+        # Some suppliers have no vector yet (embedding pending): they score without meaning.
+        engine.upsert_supplier(s, None if i % 7 == 0 else embedding(s.id))
     for n in needs:
-        engine.upsert_need(n)
+        engine.upsert_need(n, embedding(n.id))
     return engine
 
 
@@ -71,7 +84,7 @@ def test_ranking_a_need_skips_only_suppliers_that_cannot_make_its_top_k(
         )[:top_k]
         ranked = engine.rank_suppliers(profile)
         assert [(-m.score, m.supplier_id) for m in ranked] == everyone
-        rows, partial = index.best(profile, top_k, engine.threshold)
+        rows, partial, _ = index.best(profile, top_k, engine.threshold)
         assert partial.tolist() == scores[rows].tolist()  # the same numbers, bit for bit
 
 
@@ -95,7 +108,7 @@ def test_ranking_a_supplier_skips_only_needs_it_cannot_reach(population: tuple) 
             )
             ranked = engine.rank_needs(profile, within_top_k=within_top_k)
             assert [(-m.score, m.need_id) for m in ranked] == everyone
-            rows, partial = index.best(profile, engine.threshold, within_top_k)
+            rows, partial, _ = index.best(profile, engine.threshold, within_top_k)
             assert partial.tolist() == scores[rows].tolist()
 
 
@@ -103,18 +116,23 @@ def test_a_bulk_load_indexes_as_adding_one_by_one_does(population: tuple) -> Non
     suppliers, needs = population
     one_by_one = engine_of(suppliers, needs)
     changed = suppliers[5].model_copy(update={"version": 2, "capabilities": suppliers[9].capabilities})
-    one_by_one.upsert_supplier(changed)
+    one_by_one.upsert_supplier(changed, embedding(suppliers[9].id))
+    vectors = {s.id: embedding(s.id) for i, s in enumerate(suppliers) if i % 7}
     bulk = MatchEngine(this_year=2026)
-    bulk.load_suppliers(suppliers[:200])
-    bulk.load_suppliers([*suppliers[200:], changed])
+    bulk.load_suppliers(suppliers[:200], vectors)
+    bulk.load_suppliers([*suppliers[200:], changed], {**vectors, changed.id: embedding(suppliers[9].id)})
     for n in needs:
-        bulk.upsert_need(n)
+        bulk.upsert_need(n, embedding(n.id))
     assert len(bulk.suppliers) == len(one_by_one.suppliers) == len(suppliers)
     for need in needs:
         assert bulk.rank_suppliers(need.id) == one_by_one.rank_suppliers(need.id)
     for supplier in suppliers[:40]:
         assert bulk.rank_needs(supplier.id) == one_by_one.rank_needs(supplier.id)
-        assert bulk.supplier(supplier.id) == one_by_one.supplier(supplier.id)
+        mine, theirs = bulk.supplier(supplier.id), one_by_one.supplier(supplier.id)
+        assert mine == theirs
+        assert mine is not None and theirs is not None
+        assert (mine.semantic is None) == (theirs.semantic is None)
+        assert mine.semantic is None or (mine.semantic == theirs.semantic).all()
 
 
 def test_compacting_the_supplier_index_changes_no_ranking(population: tuple) -> None:  # type: ignore[type-arg]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from services.matcher import text
+from services.matcher import semantic, text
 from services.matcher.scoring import (
     WEIGHTS,
     NeedProfile,
@@ -26,7 +27,10 @@ from services.matcher.scoring import (
         ("45231100", "45000000", 0.6, "parent or child"),  # far apart: the floor
         ("45231000", "45232000", 0.55, "same class"),
         ("45231100", "45231200", 0.7, "same category"),
-        ("45210000", "45300000", 0.15, "same division"),
+        ("45210000", "45100000", 0.15, "same division"),
+        # Other branches whose labels mean nearly the same: medical software and its development.
+        ("72212180", "48180000", 0.5, "related by meaning"),
+        ("38421100", "38551000", 0.7, "related by meaning"),  # water meters, energy meters
         ("45231000", "31158000", 0.0, ""),
     ],
 )
@@ -56,6 +60,9 @@ def test_nuts_regions_relate_both_ways() -> None:
     assert "SE232" in related_regions("SE")
 
 
+ALIKE = np.eye(1, 384, dtype=np.float32)[0]  # both texts mean the same
+
+
 def supplier(**changes: object) -> SupplierProfile:
     fields: dict[str, object] = {
         "id": "s1",
@@ -65,6 +72,7 @@ def supplier(**changes: object) -> SupplierProfile:
         "focus_areas": frozenset({"transport"}),
         "types": frozenset({"sme", "industrial"}),
         "vector": text.vector("Laddstolpar och laddinfrastruktur för elbussar"),
+        "semantic": semantic.quantized(ALIKE),
     }
     return SupplierProfile(**(fields | changes))  # type: ignore[arg-type]
 
@@ -80,6 +88,7 @@ def need(**changes: object) -> NeedProfile:
         "preferred_types": frozenset({"sme"}),
         "vector": text.vector(source),
         "source_text": source,
+        "semantic": semantic.quantized(ALIKE),
     }
     return NeedProfile(**(fields | changes))  # type: ignore[arg-type]
 
@@ -90,7 +99,10 @@ def test_a_good_pair_explains_every_component() -> None:
     parts = scored.explanation.components
     assert set(parts) == set(WEIGHTS)
     assert sum(parts.values()) == pytest.approx(scored.score, abs=1e-3)
-    assert parts["cpv"] == pytest.approx(0.45) and parts["focus_area"] == 0.1
+    assert parts["cpv"] == pytest.approx(WEIGHTS["cpv"]) and parts["focus_area"] == WEIGHTS["focus_area"]
+    assert parts["semantic"] == pytest.approx(WEIGHTS["semantic"])
+    assert scored.explanation.semantic_verdict is not None
+    assert scored.explanation.semantic_verdict.startswith("very close in meaning")
     assert [c.code for c in scored.explanation.shared_cpv] == ["31158100"]
     assert "laddinfrastruktur" in scored.explanation.matched_terms  # the need's own word
     assert scored.explanation.region_verdict == "serves SE1, the need is in SE110"
@@ -105,6 +117,11 @@ def test_hard_constraints_are_never_traded_against_the_score() -> None:
 
 
 def test_a_weak_pair_names_its_weakest_component() -> None:
-    weak = score_pair(need(), supplier(cpv=("90911200",), vector={}, focus_areas=frozenset()), 0.35)
+    weak = score_pair(
+        need(), supplier(cpv=("90911200",), vector={}, focus_areas=frozenset(), semantic=None), 0.35
+    )
     assert not weak.eligible
-    assert weak.why_not == "score 0.10 is below the threshold 0.35; weakest component: cpv"
+    assert weak.score == pytest.approx(WEIGHTS["supplier_type"])
+    assert weak.why_not == (
+        f"score {WEIGHTS['supplier_type']:.2f} is below the threshold 0.35; weakest component: cpv"
+    )

@@ -1,0 +1,124 @@
+"""Sentence embeddings off every request path: computed by a consumer group, stored by text.
+
+The embedder consumes the suppliers' and needs' topics in a group shared by all matcher
+instances (`<prefix>-matcher-embedder`), so each partition is embedded by one instance and
+embedding scales out with instances. For each event it embeds the aggregate's current text
+unless a vector for that text and model is stored (`matcher.embeddings`, keyed by
+`semantic.text_hash`), so a restart, a replay or another instance never embeds a text twice.
+The model runs in a worker thread: the event loop keeps serving HTTP and heartbeats.
+
+The matcher's own consumers (`handlers.py`) read the vectors with `Vectors.wait_for`: they
+wait until the embedder has stored them and, only if it has not after `wait_s` (a stopped
+embedder), embed the text themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from services.contracts.events import NeedEvent, NeedState, SupplierEvent, SupplierState
+from services.infra.db import Connection
+from services.infra.logs import get_logger
+from services.matcher import repository, semantic
+
+log = get_logger(__name__)
+
+POLL_S = 0.02
+State = SupplierState | NeedState
+
+
+def key_of(state: State) -> str:
+    if isinstance(state, NeedState):
+        return semantic.text_hash(semantic.need_text(state), "query")
+    return semantic.text_hash(semantic.supplier_text(state))
+
+
+def _latest_states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:
+    newest: dict[str, State] = {}
+    for event in events:
+        data = event.data
+        if isinstance(data, SupplierState | NeedState):
+            held = newest.get(data.id)
+            if held is None or held.version <= data.version:
+                newest[data.id] = data
+    return list(newest.values())
+
+
+class Vectors:
+    """Embeds texts (in a worker thread) and stores and finds their vectors."""
+
+    def __init__(self, model: semantic.Model, registry: Any, wait_s: float = 120.0) -> None:
+        self.model = model
+        self.wait_s = wait_s
+        self.embedded = Counter(
+            "innomatch_matcher_texts_embedded",
+            "Texts embedded by this instance, by kind and by who embedded them (the embedder "
+            "group, or a matcher consumer that could not wait).",
+            ["kind", "by"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "innomatch_matcher_embedding_duration_seconds",
+            "Time to embed one text (a supplier's includes its sentences).",
+            ["kind"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=registry,
+        )
+
+    async def _embed(self, state: State) -> semantic.Embedded:
+        kind = "need" if isinstance(state, NeedState) else "supplier"
+        started = time.perf_counter()
+        if isinstance(state, NeedState):
+            done = await asyncio.to_thread(self.model.need, state)
+        else:
+            done = await asyncio.to_thread(self.model.supplier, state)
+        self.latency.labels(kind).observe(time.perf_counter() - started)
+        return done
+
+    async def ensure(self, conn: Connection, states: Sequence[State], by: str) -> dict[str, semantic.Embedded]:
+        """Embed and store the texts of `states` that have no stored vector yet."""
+        keys = {key_of(s): s for s in states}
+        stored = await repository.existing_embeddings(conn, list(keys))
+        fresh: dict[str, semantic.Embedded] = {}
+        for key, state in keys.items():
+            if key not in stored and key not in fresh:
+                fresh[key] = await self._embed(state)
+                self.embedded.labels("need" if isinstance(state, NeedState) else "supplier", by).inc()
+        await repository.insert_embeddings(conn, semantic.MODEL, fresh)
+        return fresh
+
+    async def wait_for(self, conn: Connection, states: Sequence[State]) -> dict[str, semantic.Vector]:
+        """id -> vector of each state's current text, once the embedder has stored it."""
+        keys = {s.id: key_of(s) for s in states}
+        found: dict[str, semantic.Vector] = {}
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            missing = sorted({k for k in keys.values() if k not in found})
+            if missing:
+                found.update(await repository.embedding_vectors(conn, missing))
+            if all(k in found for k in keys.values()):
+                break
+            if time.monotonic() >= deadline:
+                late = [s for s in states if keys[s.id] not in found]
+                log.warning("embedding_not_ready", waited_s=self.wait_s, texts=len(late))
+                for key, done in (await self.ensure(conn, late, by="matcher")).items():
+                    found[key] = done.vector
+                found.update(await repository.embedding_vectors(conn, [keys[s.id] for s in late]))
+                break
+            await asyncio.sleep(POLL_S)
+        return {ident: found[key] for ident, key in keys.items()}
+
+
+class Embedder:
+    """The consumer-group side: embed every new text version seen on the topics."""
+
+    def __init__(self, vectors: Vectors) -> None:
+        self.vectors = vectors
+
+    async def on_events(self, conn: Connection, events: list[Any]) -> None:
+        await self.vectors.ensure(conn, _latest_states(events), by="embedder")
