@@ -29,6 +29,9 @@ from services.matcher import repository, semantic
 log = get_logger(__name__)
 
 POLL_S = 0.02
+# Texts per model call: a batch shares the model's threads; small enough that a waiting
+# consumer sees the first vectors soon.
+EMBED_BATCH = 16
 State = SupplierState | NeedState
 
 
@@ -70,25 +73,36 @@ class Vectors:
             registry=registry,
         )
 
-    async def _embed(self, state: State) -> semantic.Embedded:
-        kind = "need" if isinstance(state, NeedState) else "supplier"
-        started = time.perf_counter()
-        if isinstance(state, NeedState):
-            done = await asyncio.to_thread(self.model.need, state)
-        else:
-            done = await asyncio.to_thread(self.model.supplier, state)
-        self.latency.labels(kind).observe(time.perf_counter() - started)
-        return done
+    async def _embed(self, states: list[State]) -> list[semantic.Embedded]:
+        """Embed a batch (one kind), in a worker thread, a few texts per model call."""
+        out: list[semantic.Embedded] = []
+        for start in range(0, len(states), EMBED_BATCH):
+            chunk = states[start : start + EMBED_BATCH]
+            began = time.perf_counter()
+            if isinstance(chunk[0], NeedState):
+                kind = "need"
+                done = await asyncio.to_thread(self.model.needs, chunk)  # type: ignore[arg-type]
+            else:
+                kind = "supplier"
+                done = await asyncio.to_thread(self.model.suppliers, chunk)  # type: ignore[arg-type]
+            for _ in chunk:
+                self.latency.labels(kind).observe((time.perf_counter() - began) / len(chunk))
+            out += done
+        return out
 
     async def ensure(self, conn: Connection, states: Sequence[State], by: str) -> dict[str, semantic.Embedded]:
         """Embed and store the texts of `states` that have no stored vector yet."""
         keys = {key_of(s): s for s in states}
         stored = await repository.existing_embeddings(conn, list(keys))
+        missing = {k: s for k, s in keys.items() if k not in stored}
         fresh: dict[str, semantic.Embedded] = {}
-        for key, state in keys.items():
-            if key not in stored and key not in fresh:
-                fresh[key] = await self._embed(state)
-                self.embedded.labels("need" if isinstance(state, NeedState) else "supplier", by).inc()
+        for kind in (NeedState, SupplierState):
+            todo = [(k, s) for k, s in missing.items() if isinstance(s, kind)]
+            if not todo:
+                continue
+            for (key, _), done in zip(todo, await self._embed([s for _, s in todo]), strict=True):
+                fresh[key] = done
+            self.embedded.labels("need" if kind is NeedState else "supplier", by).inc(len(todo))
         await repository.insert_embeddings(conn, semantic.MODEL, fresh)
         return fresh
 

@@ -197,7 +197,6 @@ for _sim in _similarities():
 LEVEL_OF = {sim: np.uint8(round(sim * 20)) for sim in _similarities()}
 for _twentieths in range(21):  # relations by meaning are twentieths too (scoring.related_similarity)
     LEVEL_OF.setdefault(_twentieths / 20, np.uint8(_twentieths))
-assert WEIGHTS["focus_area"] == WEIGHTS["supplier_type"], "SupplierIndex._reach counts them together"
 
 
 @cache
@@ -580,8 +579,8 @@ class SupplierIndex(_Population):
         in single precision (a bound, kept with MARGIN) plus the largest text part."""
         focus, kind = self._focus_and_kind(need, slice(None))
         reach = sem.astype(np.float32) + np.float32(WEIGHTS["text"])
-        # Focus area and supplier type weigh the same: count them, then weigh once.
-        reach += np.float32(WEIGHTS["focus_area"]) * (focus.view(np.uint8) + kind.view(np.uint8))
+        reach += np.float32(WEIGHTS["focus_area"]) * focus.view(np.uint8)
+        reach += np.float32(WEIGHTS["supplier_type"]) * kind.view(np.uint8)
         if len(levels) == 1:
             reach += np.float32(WEIGHTS["cpv"] / 20) * levels[0]
         elif levels:

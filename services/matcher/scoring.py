@@ -35,7 +35,7 @@ from services.contracts.nuts import all_nuts
 from services.matcher import semantic, text
 from services.matcher.cpv_relations import related_codes
 
-WEIGHTS = {"cpv": 0.20, "text": 0.15, "focus_area": 0.05, "supplier_type": 0.05, "semantic": 0.55}
+WEIGHTS = {"cpv": 0.05, "text": 0.05, "focus_area": 0.20, "supplier_type": 0.05, "semantic": 0.65}
 TEXT_SATURATION = 0.35
 # A need's codes: the best fit and the coverage of all of them.
 CPV_BEST_SHARE = 0.6

@@ -105,27 +105,28 @@ class VectorCache:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from services.matcher import semantic
 
+        from services.matcher.embeddings import key_of
+
         model = semantic.Model()
-        texts = {s.id: semantic.supplier_text(s) for s in suppliers}
-        need_texts = {n.id: semantic.need_text(n) for n in needs}
-        missing_s = [(i, t) for i, t in texts.items() if semantic.text_hash(t) not in self.vectors]
-        missing_n = [(i, t) for i, t in need_texts.items() if semantic.text_hash(t, "query") not in self.vectors]
+        missing_s = [s for s in suppliers if key_of(s) not in self.vectors]
+        missing_n = [n for n in needs if key_of(n) not in self.vectors]
         for start in range(0, len(missing_s), 32):
             chunk = missing_s[start : start + 32]
-            for (_, t), v in zip(chunk, model.passages([t for _, t in chunk]), strict=True):
-                self.vectors[semantic.text_hash(t)] = v
+            for state, done in zip(chunk, model.suppliers(chunk), strict=True):
+                self.vectors[key_of(state)] = done.vector
             self.dirty = True
-        if missing_n:
-            for (_, t), v in zip(missing_n, model.queries([t for _, t in missing_n]), strict=True):
-                self.vectors[semantic.text_hash(t, "query")] = v
+        for start in range(0, len(missing_n), 16):
+            chunk_n = missing_n[start : start + 16]
+            for need, done in zip(chunk_n, model.needs(chunk_n), strict=True):
+                self.vectors[key_of(need)] = done.vector
             self.dirty = True
         if self.dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.path, **self.vectors)  # type: ignore[arg-type]
             self.dirty = False
         return (
-            {i: self.vectors[semantic.text_hash(t)] for i, t in texts.items()},
-            {i: self.vectors[semantic.text_hash(t, "query")] for i, t in need_texts.items()},
+            {s.id: self.vectors[key_of(s)] for s in suppliers},
+            {n.id: self.vectors[key_of(n)] for n in needs},
         )
 
 
