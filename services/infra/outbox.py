@@ -98,6 +98,7 @@ class OutboxRelay:
         # A batch the broker has not confirmed in this time is given up and tried again.
         self.publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
+        self._listener_lost = False
 
     async def publish_pending(self) -> int:
         """Publish one batch of outbox rows and delete them once confirmed; return the count."""
@@ -158,6 +159,10 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
+    def _on_lost(self, *_: object) -> None:
+        self._listener_lost = True
+        self._wake.set()
+
     async def run(self) -> None:
         """Publish until cancelled: woken by NOTIFY, and by a timer as a safety net. A LISTEN
         connection lost with the database is opened again once the database is back."""
@@ -167,7 +172,7 @@ class OutboxRelay:
             while True:
                 self._wake.clear()
                 try:
-                    if listener is None or listener.is_closed():
+                    if listener is None or self._listener_lost:
                         listener = await self._listen(listener)
                     while await self.publish_pending() == self.batch_size:
                         pass
@@ -193,6 +198,9 @@ class OutboxRelay:
         listener: PoolConnectionProxy = await self.pool.acquire()
         try:
             await listener.add_listener(channel(self.schema), self._on_notify)
+            # A lost connection hears no NOTIFY: wake the loop to open another at once.
+            listener.add_termination_listener(self._on_lost)
+            self._listener_lost = False
         except BaseException:
             await self.pool.release(listener)
             raise
@@ -200,6 +208,7 @@ class OutboxRelay:
 
     async def _unlisten(self, listener: PoolConnectionProxy) -> None:
         with contextlib.suppress(Exception):
+            listener.remove_termination_listener(self._on_lost)
             await listener.remove_listener(channel(self.schema), self._on_notify)
         with contextlib.suppress(Exception):
             await self.pool.release(listener)

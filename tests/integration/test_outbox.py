@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,7 @@ from services.infra.outbox import OutboxRelay
 from tests.conftest import Stack
 from tests.factories import supplier_registered, supplier_state
 from tests.kafka_helpers import bodies, eventually, read_until
+from tests.tcp_proxy import TcpProxy
 
 # A schema of the tests' own, with the outbox and inbox tables every service schema has, so no
 # running service's relay touches these rows.
@@ -207,3 +209,45 @@ async def test_two_relays_at_once_keep_each_aggregates_order_on_the_topic(
         assert seen == list(range(1, versions + 1)), f"supplier {s.id} out of order"
     assert _published_ids(records).keys() >= wanted
     assert all(n == 1 for i, n in _published_ids(records).items() if i in wanted)
+
+
+async def test_after_a_database_outage_the_relay_is_woken_by_notify_again(stack: Stack) -> None:
+    proxy = TcpProxy.for_url(stack.database_url)
+    await proxy.restore()
+    pool = await asyncpg.create_pool(proxy.url(stack.database_url), min_size=1, max_size=4)
+    assert pool is not None
+    metrics = Metrics("test")
+    producer = make_producer(stack.settings(), "test")
+    await producer.start()
+    # Polled only every 3 s: an event published sooner was announced by NOTIFY.
+    relay = OutboxRelay(pool=pool, producer=producer, schema=SCHEMA, metrics=metrics, poll_interval_s=3)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.5)
+        await proxy.cut()  # the database goes away, and the LISTEN connection with it
+        await asyncio.sleep(0.5)
+        await proxy.restore()
+        await asyncio.sleep(4)  # the relay's next try after the failure listens again
+        events = [supplier_registered() for _ in range(3)]
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            for event in events:  # each one alone: a poll could catch one in time, not all three
+                async with conn.transaction():
+                    await outbox.append(conn, SCHEMA, SUPPLIERS, event)
+                written = time.monotonic()
+                while await conn.fetchval(
+                    f"SELECT count(*) FROM {SCHEMA}.outbox WHERE event_id = $1", event.id
+                ):
+                    await asyncio.sleep(0.02)
+                assert time.monotonic() - written < 1, "published on NOTIFY, not on the 3 s poll"
+        finally:
+            await conn.close()
+        ids = {e.id for e in events}
+        await read_until(stack.kafka_bootstrap, SUPPLIERS, lambda rs: ids <= set(_published_ids(rs)))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await producer.stop()
+        await pool.close()
+        await proxy.cut()
