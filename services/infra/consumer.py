@@ -4,11 +4,20 @@ batch handler every service uses.
 Flow of one poll: FastStream hands `EventConsumer` a batch of records. Each record is parsed
 into a contracts event; one that cannot be parsed goes to `<topic>.dlq` at once. The rest are
 applied in one transaction, with their ids recorded in the inbox, so a redelivered event
-changes nothing. If that transaction fails, the events are applied one by one, each retried a
-bounded number of times, and an event that still fails goes to the DLQ with the error in its
-headers; the consumer goes on with the next. Offsets are committed only after all of this.
-If even the DLQ cannot be written, the batch is negatively acknowledged and read again:
-nothing is committed that was neither applied nor dead-lettered.
+changes nothing. Offsets are committed only after all of this.
+
+Two kinds of failure are told apart (`services/infra/faults.py`):
+- A transient fault (the database or broker away, a timeout, a serialization failure or a
+  deadlock) says nothing about the events. The consumer stops where it is and tries the same
+  batch again with exponential backoff, for as long as the fault lasts, and never sends an
+  event to the DLQ for it. While it waits on an outage, the process is not ready (`Stalls`).
+- Any other error is permanent for some event of the batch: the events are then applied one
+  by one, each retried a bounded number of times, and an event that still fails, with the
+  database answering, goes to the DLQ with the error in its headers; the consumer goes on
+  with the next.
+
+If even the DLQ cannot be written for a permanent reason, the batch is negatively
+acknowledged and read again: nothing is committed that was neither applied nor dead-lettered.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from pydantic import ValidationError
 from services.contracts.events import CloudEvent, parse_event
 from services.contracts.topics import dlq
 from services.infra.db import Connection
+from services.infra.faults import DATABASE_UNAVAILABLE, Stalls, transient_reason
 from services.infra.inbox import first_deliveries
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
@@ -190,6 +200,9 @@ class EventConsumer:
         batch_handler: BatchHandler | None = None,
         metrics: Metrics,
         dead_letters: DeadLetters,
+        stalls: Stalls | None = None,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 5.0,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give either handler or batch_handler")
@@ -201,6 +214,11 @@ class EventConsumer:
         self.batch_handler = batch_handler
         self.metrics = metrics
         self.dead_letters = dead_letters
+        self.stalls = stalls if stalls is not None else Stalls()
+        # Waiting out a transient fault: the first pause, doubled up to the longest one.
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self._name = f"{consumer} {topic}"
 
     def parse(self, body: bytes) -> CloudEvent[Any]:
         try:
@@ -214,15 +232,60 @@ class EventConsumer:
             try:
                 parsed.append((record, self.parse(record.value or b"")))
             except PoisonMessage as exc:
-                await self.dead_letters.send(record, exc, 1)
+                await self._dead_letter(record, exc, 1)
         if not parsed:
             return
+        error = await self._until_done(lambda: self._apply([event for _, event in parsed]))
+        if error is None:
+            return
+        log.warning("batch_failed_applying_one_by_one", error=str(error), size=len(parsed))
+        for record, event in parsed:
+            await self._apply_alone(record, event)
+
+    async def _until_done(self, work: Callable[[], Awaitable[None]]) -> Exception | None:
+        """Run `work` until it succeeds or fails for a permanent reason (returned).
+
+        A transient fault is waited out with exponential backoff, however long it lasts:
+        the consumer stays on the same records, and their offsets stay uncommitted.
+        """
+        delay = self.backoff_s
         try:
-            await self._apply([event for _, event in parsed])
-        except Exception as exc:
-            log.warning("batch_failed_applying_one_by_one", error=str(exc), size=len(parsed))
-            for record, event in parsed:
-                await self._apply_alone(record, event)
+            while True:
+                try:
+                    await work()
+                    return None
+                except Exception as exc:
+                    reason = transient_reason(exc)
+                    if reason is None and not await self._database_answers():
+                        # An error of its own kind while the database is away: the outage
+                        # may be its cause, so it proves nothing against the event.
+                        reason = DATABASE_UNAVAILABLE
+                    if reason is None:
+                        return exc
+                    if self._name not in self.stalls.waiting:
+                        log.warning("consumer_waiting", reason=reason, error=str(exc) or type(exc).__name__)
+                    self.stalls.begin(self._name, reason)
+                    m = self.metrics
+                    m.transient_failures.labels(m.service, self.topic, reason).inc()
+                    log.info("consumer_retry_after_transient_fault", reason=reason, delay_s=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.backoff_max_s)
+        finally:
+            if self.stalls.waiting.pop(self._name, None) is not None:
+                log.info("consumer_resumed")
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self.pool().acquire(timeout=5) as conn:
+                return await conn.fetchval("SELECT true", timeout=5) is True
+        except Exception:
+            return False
+
+    async def _dead_letter(self, record: Record, error: BaseException, attempts: int) -> None:
+        """Send `record` to the DLQ, waiting out a broker that is away."""
+        failed = await self._until_done(lambda: self.dead_letters.send(record, error, attempts))
+        if failed is not None:
+            raise failed
 
     async def _apply(self, events: list[CloudEvent[Any]]) -> None:
         started = time.perf_counter()
@@ -251,14 +314,14 @@ class EventConsumer:
             m.events_consumed.labels(m.service, self.topic, event_type, outcome).inc()
 
     async def _apply_alone(self, record: Record, event: CloudEvent[Any]) -> None:
+        """Apply one event; only permanent failures count toward the DLQ budget."""
         budget = self.dead_letters.max_attempts
         for attempt in range(1, budget + 1):
-            try:
-                await self._apply([event])
+            error = await self._until_done(lambda: self._apply([event]))
+            if error is None:
                 return
-            except Exception as exc:
-                if attempt == budget:
-                    await self.dead_letters.send(record, exc, attempt)
-                    return
-                log.warning("event_retry", attempt=attempt, error=str(exc), event_id=event.id)
-                await asyncio.sleep(self.dead_letters.backoff_s * 2 ** (attempt - 1))
+            if attempt == budget:
+                await self._dead_letter(record, error, attempt)
+                return
+            log.warning("event_retry", attempt=attempt, error=str(error), event_id=event.id)
+            await asyncio.sleep(self.dead_letters.backoff_s * 2 ** (attempt - 1))

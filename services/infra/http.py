@@ -117,12 +117,17 @@ def create_service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
-    @app.get("/readyz", tags=["operations"], summary="The database and the broker answer")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database and the broker answer, and no consumer waits on an outage",
+    )
     async def readyz() -> Response:
-        checks = await runtime.readiness()
-        ok = all(checks.values())
-        body = {"status": "ready" if ok else "not_ready", "checks": checks}
-        return JSONResponse(body, 200 if ok else 503)
+        state = await runtime.readiness()
+        body: dict[str, Any] = {"status": "ready" if state.ready else "not_ready", "checks": state.checks}
+        if not state.ready:
+            body["reasons"] = state.reasons
+        return JSONResponse(body, 200 if state.ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics() -> Response:

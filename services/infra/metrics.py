@@ -57,6 +57,13 @@ class Metrics:
             ["service", "topic", "reason"],
             registry=r,
         )
+        self.transient_failures = Counter(
+            "innomatch_consumer_transient_failures",
+            "Attempts at a consumed batch (or a DLQ write) that failed for a transient reason "
+            "(database or broker away, timeout, conflict) and are tried again; never a DLQ.",
+            ["service", "topic", "reason"],
+            registry=r,
+        )
         self.handler_latency = Histogram(
             "innomatch_handler_duration_seconds",
             "Time to apply one batch of consumed events in its database transaction.",
@@ -84,7 +91,7 @@ class Metrics:
         )
         self.ready = Gauge(
             "innomatch_ready",
-            "1 when the service's database and broker answer.",
+            "1 when the service's database and broker answer and no consumer waits on an outage.",
             ["service"],
             registry=r,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -14,12 +15,22 @@ from aiokafka import AIOKafkaProducer
 from services.infra.broker import make_broker, make_producer, subscriber_options
 from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
 from services.infra.db import create_pool
+from services.infra.faults import Stalls
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
 from services.infra.outbox import OutboxRelay
 from services.infra.settings import ServiceName, Settings
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, bool]
+    # Why not, in words ("database unavailable", "consumer waiting: <group> <topic>: ..."),
+    # empty when ready.
+    reasons: list[str]
 
 
 class Runtime:
@@ -29,6 +40,8 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics(name)
         self.broker, self.dead_letters = make_broker(settings, name, self.metrics)
+        # Consumers waiting out a transient fault; the process is not ready meanwhile.
+        self.stalls = Stalls()
         self._producer: AIOKafkaProducer | None = None  # the outbox relay's; made in start()
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -64,6 +77,9 @@ class Runtime:
             batch_handler=batch_handler,
             metrics=self.metrics,
             dead_letters=self.dead_letters,
+            stalls=self.stalls,
+            backoff_s=self.settings.consumer_retry_backoff_s,
+            backoff_max_s=self.settings.consumer_retry_backoff_max_s,
         )
 
         async def handle(records: Any) -> None:
@@ -116,16 +132,25 @@ class Runtime:
             if not await within("database_pool", pool.close(), 5):
                 pool.terminate()
 
-    async def readiness(self) -> dict[str, bool]:
-        checks = {"database": False, "broker": False}
+    async def readiness(self) -> Readiness:
+        checks = {"database": False, "broker": False, "consumers": False}
+        reasons: list[str] = []
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 async with self._pool.acquire(timeout=2) as conn:
                     checks["database"] = await conn.fetchval("SELECT true", timeout=2) is True
+        if not checks["database"]:
+            reasons.append("database unavailable")
         with contextlib.suppress(Exception):
             checks["broker"] = await self.broker.ping(timeout=2)
-        self.metrics.ready.labels(self.name).set(1 if all(checks.values()) else 0)
-        return checks
+        if not checks["broker"]:
+            reasons.append("broker unavailable")
+        waiting = self.stalls.outages()
+        checks["consumers"] = not waiting
+        reasons += [f"consumer waiting: {w}" for w in waiting]
+        ready = all(checks.values())
+        self.metrics.ready.labels(self.name).set(1 if ready else 0)
+        return Readiness(ready, checks, reasons)
 
     async def _watch_lag(self) -> None:
         while True:

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     kafka_max_batch: int = Field(default=500, ge=1)
     dlq_max_attempts: int = Field(default=3, ge=1)
     dlq_retry_backoff_s: float = Field(default=0.2, ge=0)
+    # A consumer waiting out a transient fault (database or broker away) tries the same batch
+    # again after this pause, doubled each time up to the maximum, for as long as it lasts.
+    consumer_retry_backoff_s: float = Field(default=0.2, gt=0)
+    consumer_retry_backoff_max_s: float = Field(default=5.0, gt=0)
     # Consumer groups are named `<prefix>-<service>...`: a second deployment on the same
     # cluster (a staging copy, say) takes a prefix of its own and reads every topic itself.
     kafka_group_prefix: str = Field(

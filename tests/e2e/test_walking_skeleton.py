@@ -24,7 +24,7 @@ async def test_every_service_serves_health_readiness_metrics_and_docs(
     async with httpx.AsyncClient(base_url=services[service]) as http:
         assert (await http.get("/healthz")).json()["status"] == "ok"
         ready = (await http.get("/readyz")).json()
-        assert ready == {"status": "ready", "checks": {"database": True, "broker": True}}
+        assert ready == {"status": "ready", "checks": {"database": True, "broker": True, "consumers": True}}
         metrics = await http.get("/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")
         assert "innomatch_http_requests_total" in metrics.text
