@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiosmtpd.controller import Controller
 
 from services.infra.devstack import free_port
@@ -216,3 +217,21 @@ class SmtpServer:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._controller.stop()
+
+
+class FixedDns(AbstractResolver):
+    """A resolver that answers from a table, as a DNS server under someone's control would."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=a, port=port, family=family, proto=0, flags=0)
+            for a in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        pass
