@@ -3,6 +3,7 @@ SMTP server (aiosmtpd), each on a free local port in a thread of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
@@ -235,3 +236,19 @@ class FixedDns(AbstractResolver):
 
     async def close(self) -> None:
         pass
+
+
+async def raw_server(answer: bytes | None) -> tuple[asyncio.Server, int]:
+    """A TCP server that reads a request and writes `answer` (None: never answers)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if answer is None:
+            await asyncio.sleep(30)
+        else:
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]

@@ -15,7 +15,7 @@ from aiohttp import web
 from services.infra.settings import Settings
 from services.notifier import webhook
 from services.notifier.webhook import WebhookClient
-from tests.receivers import FixedDns
+from tests.receivers import FixedDns, raw_server
 
 SECRET = "receiver-secret-0123456789"
 DEV = Settings(mode="development", webhook_allow_private=True, notifier_webhook_timeout_s=2)
@@ -67,22 +67,6 @@ async def hook() -> AsyncIterator[Hook]:
         yield box[0]
     finally:
         await runner.cleanup()
-
-
-async def raw_server(answer: bytes | None) -> tuple[asyncio.Server, int]:
-    """A TCP server that reads a request and writes `answer` (None: never answers)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        if answer is None:
-            await asyncio.sleep(30)
-        else:
-            writer.write(answer)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
 
 
 async def with_client(
