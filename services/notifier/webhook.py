@@ -6,9 +6,9 @@ host name). Its connector gets `VettedResolver`, which hands it only addresses t
 `services.infra.webhooks.refusal`, so the address connected to is the one judged: a name that
 resolves to a forbidden address by the time of the call (DNS rebinding) is refused, not
 called. A host that is an IP address never reaches the resolver, so `WebhookClient.post`
-judges it first. No redirects are followed, no proxy is taken from the environment, response
-headers are capped at 8 KiB a line and 100 lines, and at most 64 KiB of a body is read, then
-dropped.
+judges it first. No redirects are followed, no proxy is taken from the environment, no
+cookies are kept, response headers are capped at 8 KiB a line and 100 lines, and at most
+64 KiB of a body is read, then dropped.
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class WebhookClient:
                 connector=aiohttp.TCPConnector(resolver=self.resolver, limit=self._limit),
                 timeout=aiohttp.ClientTimeout(total=self.settings.notifier_webhook_timeout_s),
                 auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # a receiver's cookies are never sent back
                 trust_env=False,
                 max_line_size=_MAX_HEADER_LINE,
                 max_field_size=_MAX_HEADER_LINE,
