@@ -160,5 +160,14 @@ async def post(client: WebhookClient, url: str, secret: str, body: bytes, delive
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or repr(exc)
+    """The reason recorded in alert.failed. aiohttp's errors name the URL, whose path may be
+    a receiver's secret (many webhooks are), so only their message is kept."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        text = f"{exc.status}, {exc.message}"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        text = f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    elif isinstance(exc, aiohttp.InvalidURL):
+        text = "the URL cannot be sent to"
+    else:
+        text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"[:500]

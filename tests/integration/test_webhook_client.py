@@ -148,8 +148,9 @@ async def test_a_server_that_answers_badly_is_a_failed_try_with_a_reason(case: s
     server, port = await raw_server(BAD_ANSWERS[case])
 
     async def use(client: WebhookClient) -> None:
-        answer = await webhook.post(client, f"http://127.0.0.1:{port}/", SECRET, b"{}", "x.1")
+        answer = await webhook.post(client, f"http://127.0.0.1:{port}/s3cr3t-path", SECRET, b"{}", "x.1")
         assert answer.status is None and not answer.refused and answer.error, answer
+        assert "s3cr3t" not in answer.error  # the reason is published; the path may be a secret
 
     try:
         await with_client(DEV, use)
