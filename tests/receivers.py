@@ -3,6 +3,7 @@ SMTP server (aiosmtpd), each on a free local port in a thread of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
@@ -17,6 +18,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiosmtpd.controller import Controller
 
 from services.infra.devstack import free_port
@@ -216,3 +218,37 @@ class SmtpServer:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._controller.stop()
+
+
+class FixedDns(AbstractResolver):
+    """A resolver that answers from a table, as a DNS server under someone's control would."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=a, port=port, family=family, proto=0, flags=0)
+            for a in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def raw_server(answer: bytes | None) -> tuple[asyncio.Server, int]:
+    """A TCP server that reads a request and writes `answer` (None: never answers)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if answer is None:
+            await asyncio.sleep(30)
+        else:
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]

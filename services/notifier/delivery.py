@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import random
-import smtplib
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,9 +29,7 @@ from services.contracts.vocab import Language
 from services.infra import outbox
 from services.infra.logs import get_logger
 from services.infra.settings import Settings
-from services.infra.webhooks import WebhookRefused, check_webhook_url
 from services.notifier import digest, mail, policy, render, repository, webhook
-from services.notifier.http1 import Http1Client
 from services.notifier.metrics import NotifierMetrics
 
 log = get_logger(__name__)
@@ -84,7 +81,7 @@ class DeliveryWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         # Outcomes wait here to be recorded in batches: one transaction for many deliveries.
         self._outcomes: asyncio.Queue[tuple[Claim, Outcome, asyncio.Future[None]]] = asyncio.Queue()
-        self._client: Http1Client | None = None
+        self._client: webhook.WebhookClient | None = None
 
     # The loop.
 
@@ -92,7 +89,8 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        self._client = Http1Client(self.settings.notifier_webhook_timeout_s)
+        limit = max(100, self.settings.notifier_concurrency)
+        self._client = webhook.WebhookClient(self.settings, limit=limit)
         listener = await self.pool.acquire()
         recorder = asyncio.create_task(self._record_outcomes())
         next_digest_check = 0.0
@@ -350,22 +348,27 @@ class DeliveryWorker:
         if recipient.turned_off(channel):
             self.metrics.suppress("disabled")
             return Outcome("skipped", "disabled", attempted=False)
-        if channel == "webhook":
-            return await self._post(claim, recipient)
-        return await self._mail(claim, recipient)
+        try:
+            if channel == "webhook":
+                return await self._post(claim, recipient)
+            return await self._mail(claim, recipient)
+        except Exception as exc:
+            # Whatever went wrong (a body that cannot be rendered, a header the mail library
+            # refuses, a bug) counts as a failed try: retried until the horizon, then
+            # alert.failed with this reason. Never a row claimed again forever, unseen.
+            log.warning("delivery_error", delivery=claim.id, channel=claim.channel, error=repr(exc)[:500])
+            return Outcome("retry", f"{type(exc).__name__}: {exc}"[:500])
 
     async def _post(self, claim: Claim, recipient: policy.Recipient) -> Outcome:
         url, secret = recipient.alerts.webhook_url, recipient.alerts.webhook_secret
         assert url is not None and secret is not None
-        try:
-            await check_webhook_url(url, self.settings)
-        except WebhookRefused as exc:
-            return Outcome("failed" if exc.permanent else "retry", f"webhook refused: {exc}")
         assert self._client is not None
         body = json.dumps(claim.payload, ensure_ascii=False, separators=(",", ":")).encode()
         answer = await webhook.post(self._client, url, secret, body, claim.delivery_key)
         if answer.ok:
             return Outcome("delivered")
+        if answer.refused:
+            return Outcome("failed", answer.error)
         if answer.status is not None and not policy.retryable_status(answer.status):
             return Outcome("failed", "410 Gone: the webhook is turned off", disable_webhook=url)
         return Outcome("retry", answer.error)
@@ -387,8 +390,6 @@ class DeliveryWorker:
             await mail.send(self.smtp, msg, self.settings.notifier_smtp_timeout_s)
         except mail.PermanentMailError as exc:
             return Outcome("failed", f"refused by the mail server: {exc}"[:500])
-        except (OSError, smtplib.SMTPException) as exc:
-            return Outcome("retry", f"{type(exc).__name__}: {exc}"[:500])
         return Outcome("delivered")
 
     # Recording outcomes.

@@ -47,11 +47,20 @@ class PermanentMailError(Exception):
     """The server refused for good (5xx): retrying will not help."""
 
 
+def one_line(text: str) -> str:
+    """A header value from free text (a need's title): line breaks and other whitespace runs
+    become one space. The email library refuses a value with CR or LF, so nothing can be
+    injected, but the alert should still go out."""
+    return " ".join(text.split())
+
+
 def message(mail: Mail, *, sender: str, to: str, delivery_id: str, unsubscribe_url: str) -> EmailMessage:
+    """The alert as a MIME message, every header set through the email library (which
+    encodes non-ASCII text and refuses line breaks in a value)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = mail.subject
+    msg["Subject"] = one_line(mail.subject)
     msg["Message-ID"] = make_msgid(idstring=delivery_id.replace(".", "-"), domain="innomatch")
     msg["Innomatch-Delivery-Id"] = delivery_id
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"

@@ -49,7 +49,7 @@ from services.infra.settings import Settings
 from tests import factories
 from tests.conftest import OPERATOR_TOKEN, Stack
 from tests.kafka_helpers import bodies, eventually, produce, read_until
-from tests.receivers import ReceivedAlert, SmtpServer, WebhookReceiver
+from tests.receivers import ReceivedAlert, SmtpServer, WebhookReceiver, raw_server
 
 pytestmark = pytest.mark.e2e
 
@@ -603,3 +603,75 @@ def _alerts(receiver: WebhookReceiver, principal: str, n: int) -> list[ReceivedA
     """The alerts accepted for the principal, once there are n of them."""
     got = receiver.alerts(principal)
     return got if len(got) >= n else None
+
+
+# Deliveries always end, and only at addresses that may be called.
+
+
+async def audit_of(stack: Stack, alert: str) -> dict[str, Any]:
+    records = await read_until(
+        stack.kafka_bootstrap,
+        ALERTS,
+        lambda rs: any(b.get("data", {}).get("id") == alert for b in bodies(rs)),
+        timeout=60,
+    )
+    event: dict[str, Any] = next(b for b in bodies(records) if b.get("data", {}).get("id") == alert)
+    return event
+
+
+def failed_webhooks(notifier: Notifier) -> float:
+    return notifier.metric("innomatch_notifier_alerts_total", channel="webhook", outcome="failed")
+
+
+async def test_a_server_with_an_oversized_header_ends_in_alert_failed_after_the_horizon(
+    stack: Stack, notifier: Notifier
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    server, port = await raw_server(answer)
+    before = failed_webhooks(notifier)
+    try:
+        s = await scene(stack, {"webhook_url": f"http://127.0.0.1:{port}/h", "webhook_secret": SECRET})
+        await publish(stack, match_event(s.need_id, s.suppliers[0], 0.8))
+        event = await audit_of(stack, alert_id(s.group, match_id(s.need_id, s.suppliers[0]), "webhook"))
+    finally:
+        server.close()
+    assert event["type"] == "alert.failed"
+    assert "ClientResponseError" in event["data"]["error"] and "8192 bytes" in event["data"]["error"]
+    assert event["data"]["attempts"] >= 2  # retried until the horizon (6 s here), then given up
+    await eventually(lambda: failed_webhooks(notifier) > before, timeout=10)
+
+
+async def test_a_metadata_webhook_that_reached_the_notifier_is_never_called(
+    stack: Stack, notifier: Notifier
+) -> None:
+    # The services refuse to save it (422); an event that carries it anyway ends at once.
+    alerts = {"webhook_url": "http://169.254.169.254/latest/meta-data/", "webhook_secret": SECRET}
+    s = await scene(stack, alerts)
+    await publish(stack, match_event(s.need_id, s.suppliers[0], 0.8))
+    event = await audit_of(stack, alert_id(s.group, match_id(s.need_id, s.suppliers[0]), "webhook"))
+    assert event["type"] == "alert.failed" and event["data"]["attempts"] == 1
+    assert "link-local or cloud metadata address (169.254.169.254)" in event["data"]["error"]
+
+
+async def test_a_non_ascii_webhook_path_is_delivered_signed(
+    stack: Stack, notifier: Notifier, receiver: WebhookReceiver
+) -> None:
+    s = await scene(stack, hook(receiver, webhook_url=receiver.url + "/h\u00e4ndelser"))
+    await publish(stack, match_event(s.need_id, s.suppliers[0], 0.8))
+    got = await eventually(lambda: receiver.accepted(), timeout=30)
+    assert got[0].signature_ok and got[0].body["recipient"] == s.group
+
+
+async def test_a_title_with_a_line_break_cannot_add_a_mail_header(
+    stack: Stack, notifier: Notifier, smtp: SmtpServer
+) -> None:
+    address = f"inkop-{uuid.uuid4().hex[:8]}@kommun.se"
+    group = group_event({"email": address, "language": "en"})
+    need = need_event(group.data.id, title="Laddning\r\nBcc: everyone@example.se")  # type: ignore[attr-defined]
+    supplier = supplier_event()
+    await publish(stack, group, need, supplier)
+    await known(stack, [f"buyer_group:{group.data.id}"], need.data.id)  # type: ignore[attr-defined]
+    await publish(stack, match_event(need.data.id, supplier.data.id, 0.8))
+    msg = (await eventually(lambda: smtp.to(address), timeout=30))[0]
+    assert msg["Subject"] == "New match: Laddning Bcc: everyone@example.se"
+    assert msg["Bcc"] is None

@@ -1,11 +1,9 @@
-import asyncio
+import dataclasses
 
 import pytest
 
 from services.contracts.events import MatchExplanation, SharedCpv
 from services.contracts.vocab import Language
-from services.infra.settings import Settings
-from services.infra.webhooks import WebhookRefused, check_webhook_url
 from services.notifier import mail, render, webhook
 from services.notifier.render import MatchView
 
@@ -98,29 +96,17 @@ def test_smtp_url() -> None:
         mail.SmtpServer.parse("http://x")
 
 
-PROD = Settings(token_secret="x" * 40, operator_token="o" * 30)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://127.0.0.1/h",
-        "https://10.1.2.3/h",
-        "https://192.168.0.1/h",
-        "https://169.254.169.254/latest/meta-data",
-        "https://[::1]/h",
-        "https://[::ffff:127.0.0.1]/h",
-        "https://localhost/h",
-    ],
-)
-def test_webhooks_to_private_addresses_are_refused(url: str) -> None:
-    with pytest.raises(WebhookRefused, match="loopback, private or link-local"):
-        asyncio.run(check_webhook_url(url, PROD))
-
-
-def test_production_wants_https_and_development_may_allow_private() -> None:
-    with pytest.raises(WebhookRefused, match="https"):
-        asyncio.run(check_webhook_url("http://8.8.8.8/h", PROD))
-    asyncio.run(check_webhook_url("https://8.8.8.8/h", PROD))
-    dev = Settings(mode="development", webhook_allow_private=True)
-    asyncio.run(check_webhook_url("http://127.0.0.1:9/h", dev))
+def test_a_line_break_in_a_title_cannot_add_a_mail_header() -> None:
+    title = "Laddning\r\nBcc: everyone@example.se\nX-Injected: yes"
+    view = dataclasses.replace(VIEW, need_title=title)
+    body = render.alert_body(
+        alert_id="a", thread_id="t", recipient="g", view=view, language=Language.sv, created_at="now"
+    )
+    content = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x")
+    msg = mail.message(
+        content, sender="a@innomatch.se", to="b@kommun.se", delivery_id="d.1", unsubscribe_url="https://x/u"
+    )
+    headers = msg.as_bytes().split(b"\n\n", 1)[0]  # the body may quote the title as it is
+    assert msg["Subject"] == "Ny matchning: Laddning Bcc: everyone@example.se X-Injected: yes"
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert b"\nBcc:" not in headers and b"\nX-Injected:" not in headers
