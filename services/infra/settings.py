@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     registration_rate_per_minute: int = Field(default=30, ge=0)
 
     # A pair scoring below this is no match; each need keeps at most top_k matches.
-    matcher_threshold: float = Field(default=0.35, ge=0, le=1)
+    matcher_threshold: float = Field(default=0.30, ge=0, le=1)
     matcher_top_k: int = Field(default=50, ge=1, le=1000)
     # How long a matcher consumer waits for the embedder group's vectors before embedding a
     # text itself (only a stopped embedder makes it wait that long).

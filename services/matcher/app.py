@@ -55,7 +55,7 @@ def _metrics(runtime: Runtime) -> MatcherMetrics:
             "innomatch_matcher_match_score",
             "Scores of the matches found or updated.",
             ["service"],
-            buckets=(0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            buckets=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
             registry=registry,
         ),
     )
@@ -82,13 +82,18 @@ def create_app(settings: Settings) -> FastAPI:
     embedders = f"{settings.kafka_group_prefix}-matcher-embedder"
     for topic in (SUPPLIERS, NEEDS):
         runtime.consume(
-            topic, batch_handler=embedder.on_events, consumer="matcher-embedder", group_id=f"{embedders}-{topic}"
+            topic,
+            batch_handler=embedder.on_events,
+            consumer="matcher-embedder",
+            group_id=f"{embedders}-{topic}",
         )
 
     async def load_replicas() -> None:
         async with runtime.pool.acquire() as conn:
             async for chunk in repository.supplier_chunks(conn):
-                matcher.load_suppliers(chunk, await repository.supplier_embeddings(conn, [s.id for s in chunk]))
+                matcher.load_suppliers(
+                    chunk, await repository.supplier_embeddings(conn, [s.id for s in chunk])
+                )
             needs = await repository.load_open_needs(conn)
             matcher.load(
                 needs,

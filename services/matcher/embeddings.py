@@ -90,7 +90,9 @@ class Vectors:
             out += done
         return out
 
-    async def ensure(self, conn: Connection, states: Sequence[State], by: str) -> dict[str, semantic.Embedded]:
+    async def ensure(
+        self, conn: Connection, states: Sequence[State], by: str
+    ) -> dict[str, semantic.Embedded]:
         """Embed and store the texts of `states` that have no stored vector yet."""
         keys = {key_of(s): s for s in states}
         stored = await repository.existing_embeddings(conn, list(keys))

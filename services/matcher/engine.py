@@ -99,7 +99,9 @@ class MatchEngine:
 
     # --- keeping the index current -------------------------------------------------------
 
-    def upsert_supplier(self, state: SupplierState, embedding: semantic.Vector | None = None) -> SupplierProfile:
+    def upsert_supplier(
+        self, state: SupplierState, embedding: semantic.Vector | None = None
+    ) -> SupplierProfile:
         profile = supplier_profile(state, self.this_year, embedding)
         self.suppliers.add(profile)
         if self.suppliers.needs_compaction():
@@ -177,7 +179,9 @@ class MatchEngine:
         cosine_of = dict(zip(rows.tolist(), cosines.tolist(), strict=True))
         # Only the rows kept are explained: a profile and an explanation cost far more than a score.
         return [
-            score_pair(profile, self.suppliers.profile(row), self.threshold, self._cosine(profile, cosine_of[row]))
+            score_pair(
+                profile, self.suppliers.profile(row), self.threshold, self._cosine(profile, cosine_of[row])
+            )
             for row in kept
         ]
 

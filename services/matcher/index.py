@@ -589,9 +589,7 @@ class SupplierIndex(_Population):
             reach += np.float32(WEIGHTS["cpv"] * (1 - CPV_BEST_SHARE) / (20 * len(levels))) * total
         return reach
 
-    def best(
-        self, need: NeedProfile, k: int, threshold: float
-    ) -> tuple[Rows, Floats, Floats]:
+    def best(self, need: NeedProfile, k: int, threshold: float) -> tuple[Rows, Floats, Floats]:
         """Eligible rows that may be among the `k` best at or above `threshold`, with their
         scores (to the last bit those of `scores`) and semantic cosines.
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+
 from services.contracts.events import MatchExplanation, MatchState, NeedState, SupplierState, match_id
 from services.infra.db import Connection
 
@@ -356,7 +357,9 @@ def _vector(raw: bytes) -> np.ndarray[Any, Any]:
 
 
 async def existing_embeddings(conn: Connection, hashes: list[str]) -> set[str]:
-    rows = await conn.fetch("SELECT text_hash FROM matcher.embeddings WHERE text_hash = ANY($1::text[])", hashes)
+    rows = await conn.fetch(
+        "SELECT text_hash FROM matcher.embeddings WHERE text_hash = ANY($1::text[])", hashes
+    )
     return {r["text_hash"] for r in rows}
 
 

@@ -103,13 +103,57 @@ def text_hash(text: str, role: str = "passage") -> str:
     return hashlib.sha256(f"{MODEL}\n{role}\n{text}".encode()).hexdigest()
 
 
-_SWEDISH = frozenset("och att för med som på är vi av till det den de om inte kan har vår våra ett".split())
-_ENGLISH = frozenset("the and of to for with is we our in an are that this on by can from".split())
+_SWEDISH = frozenset(
+    [
+        "och",
+        "att",
+        "för",
+        "med",
+        "som",
+        "på",
+        "är",
+        "vi",
+        "av",
+        "till",
+        "det",
+        "den",
+        "de",
+        "om",
+        "inte",
+        "kan",
+        "har",
+        "vår",
+        "våra",
+        "ett",
+    ]
+)
+_ENGLISH = frozenset(
+    [
+        "the",
+        "and",
+        "of",
+        "to",
+        "for",
+        "with",
+        "is",
+        "we",
+        "our",
+        "in",
+        "an",
+        "are",
+        "that",
+        "this",
+        "on",
+        "by",
+        "can",
+        "from",
+    ]
+)
 _WORDS = re.compile(r"[a-zåäöé]+")
 
 
 def language(text: str) -> str:
-    """"sv" or "en", by the commoner of the two languages' short function words (ties: sv)."""
+    """ "sv" or "en", by the commoner of the two languages' short function words (ties: sv)."""
     words = _WORDS.findall(text.lower())
     swedish = sum(w in _SWEDISH for w in words)
     english = sum(w in _ENGLISH for w in words)

@@ -104,7 +104,6 @@ class VectorCache:
         self, suppliers: list[SupplierState], needs: list[NeedState]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from services.matcher import semantic
-
         from services.matcher.embeddings import key_of
 
         model = semantic.Model()

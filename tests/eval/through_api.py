@@ -50,13 +50,14 @@ class Api:
 
     async def get(self, service: str, path: str) -> Any:
         got = await self.client.get(f"{self.urls[service]}{path}", headers=self.operator)
+        if got.status_code == 404:
+            return None
         got.raise_for_status()
         return got.json()
 
 
-async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any]:
+async def run(which: str, dev: dict[str, Any], concurrency: int = 8) -> dict[str, Any]:
     suppliers, needs, grades = load_parts(which)
-    dev = json.loads(dev_json.read_text())
     async with httpx.AsyncClient(timeout=60) as client:
         api = Api(client, dev["services"], dev["operator_token"])
         groups: dict[str, str] = {}
@@ -78,8 +79,11 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
             group = await api.post(
                 "needs",
                 "/v1/buyer-groups",
-                {"name": f"Grupp {need.buyer_group_id}", "focus_area": need.focus_area.value,
-                 "member_authority_ids": [authority["id"]]},
+                {
+                    "name": f"Grupp {need.buyer_group_id}",
+                    "focus_area": need.focus_area.value,
+                    "member_authority_ids": [authority["id"]],
+                },
                 api.operator,
             )
             groups[need.buyer_group_id] = group["id"]
@@ -90,12 +94,23 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
         async def publish(need: NeedState) -> None:
             body = need.model_dump(
                 mode="json",
-                include={"title", "description", "cpv_codes", "focus_area", "regions", "min_trl",
-                         "preferred_supplier_types", "procedure", "budget_sek"},
+                include={
+                    "title",
+                    "description",
+                    "cpv_codes",
+                    "focus_area",
+                    "regions",
+                    "min_trl",
+                    "preferred_supplier_types",
+                    "procedure",
+                    "budget_sek",
+                },
             )
             body["respond_by"] = (date.today() + timedelta(days=120)).isoformat()
             made = await api.post(
-                "needs", f"/v1/buyer-groups/{groups[need.buyer_group_id]}/needs", body,
+                "needs",
+                f"/v1/buyer-groups/{groups[need.buyer_group_id]}/needs",
+                body,
                 group_tokens[need.buyer_group_id],
             )
             need_ids[need.id] = made["id"]
@@ -106,8 +121,15 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
         async def register(supplier: SupplierState) -> None:
             body = supplier.model_dump(
                 mode="json",
-                include={"org_number", "name", "size", "company_type", "founded_year", "contact_email",
-                         "capabilities"},
+                include={
+                    "org_number",
+                    "name",
+                    "size",
+                    "company_type",
+                    "founded_year",
+                    "contact_email",
+                    "capabilities",
+                },
             )
             async with gate:
                 made = await api.post("suppliers", "/v1/suppliers", body, {})
@@ -131,8 +153,9 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
             current = {}
             for local, remote in need_ids.items():
                 page = await api.get("matcher", f"/v1/needs/{remote}/matches?limit=50")
-                current[local] = [ours.get(m["supplier_id"], "?") for m in page["matches"]]
-            if current != previous:
+                if page is not None:  # None: the matcher has not heard of the need yet
+                    current[local] = [ours.get(m["supplier_id"], "?") for m in page["matches"]]
+            if current != previous or len(current) < len(need_ids):
                 previous, stable_since = current, time.monotonic()
             elif time.monotonic() - stable_since > 20:
                 break
@@ -150,7 +173,7 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
                 if not (region_ok(supplier, need) and trl_ok(supplier, need)):
                     violations.append({"need": local, "supplier": sid})
                 pair = await api.get("matcher", f"/v1/needs/{need_ids[local]}/matches/{supplier_ids[sid]}")
-                if not pair.get("explanation") or not pair["is_match"]:
+                if not pair or not pair.get("explanation") or not pair["is_match"]:
                     unexplained += 1
             per_need.append(
                 {
@@ -173,11 +196,13 @@ async def run(which: str, dev_json: Path, concurrency: int = 8) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--set", choices=["dev", "heldout"], default="dev")
     parser.add_argument("--dev-json", type=Path, default=Path(".innomatch/dev.json"))
     args = parser.parse_args(argv)
-    report = asyncio.run(run(args.set, args.dev_json))
+    report = asyncio.run(run(args.set, json.loads(args.dev_json.read_text())))
     for row in report["per_need"]:
         print(f"{row['need']:<12} {row['ndcg@10']:>6.3f} {row['recall@20']:>6.3f} {row['ranked']:>4}")
     print(

@@ -1,6 +1,6 @@
 """Check one part of the development set: valid records, judgments of known ids, held-out needs.
 
-    .venv/bin/python -m tests.eval.devset.check_part tests/eval/devset/part-1.json
+.venv/bin/python -m tests.eval.devset.check_part tests/eval/devset/part-1.json
 """
 
 import json
