@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 from fastapi import FastAPI
@@ -66,7 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
     engine = MatchEngine(threshold=settings.matcher_threshold, top_k=settings.matcher_top_k)
     vectors = Vectors(semantic.Model(), runtime.metrics.registry, wait_s=settings.matcher_embed_wait_s)
     matcher = Matcher(engine, _metrics(runtime), vectors)
-    instance = settings.matcher_instance or f"{socket.gethostname()}-{os.getpid()}"
+    # Stable across restarts, so a restarted instance resumes its consumer groups instead of
+    # reading the topics again; two instances on one host must be given names.
+    instance = settings.matcher_instance or socket.gethostname()
     replica = f"matcher-{instance}"
     # Every instance: all suppliers and all needs, in groups of its own (one per topic, so
     # that joining one does not rebalance the other).

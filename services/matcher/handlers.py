@@ -165,7 +165,9 @@ class Matcher:
 
     def _hold_needs(self, states: list[NeedState], embeddings: dict[str, semantic.Vector]) -> None:
         for state in states:
-            if self.need_versions.get(state.id, 0) < state.version:
+            # The same version again is a batch replayed after its transaction failed: memory
+            # may have taken it already, so take it again rather than skip it.
+            if self.need_versions.get(state.id, 0) <= state.version:
                 self.need_versions[state.id] = state.version
                 self.engine.upsert_need(state, embeddings.get(state.id))
         self._gauges()
@@ -186,6 +188,9 @@ class Matcher:
         latest = _latest(events)
         removed = [e.subject for e in latest if isinstance(e, SupplierRemoved)]
         states = [e.data for e in latest if isinstance(e.data, SupplierState)]
+        # Erasure first takes the suppliers' locks: a ranking that is publishing a match for
+        # one of them has committed before, or sees it gone after (see `_write`).
+        await repository.lock_suppliers(conn, removed, exclusive=True)
         await repository.forget_supplier_embeddings(conn, removed)
         await repository.delete_suppliers(conn, removed)
         await repository.upsert_suppliers(conn, states)
@@ -197,7 +202,9 @@ class Matcher:
                 self.supplier_versions[event.subject] = event.data.version
         changed = {}
         for state in states:
-            if self.supplier_versions.get(state.id, 0) < state.version:
+            # The same version again: a batch replayed after its transaction failed (see
+            # `_hold_needs`); it is ranked again, and the matches table keeps that idempotent.
+            if self.supplier_versions.get(state.id, 0) <= state.version:
                 self.supplier_versions[state.id] = state.version
                 changed[state.id] = self.engine.upsert_supplier(state, embeddings.get(state.id))
                 await _yield()
@@ -268,8 +275,25 @@ class Matcher:
 
     # --- writing matches -----------------------------------------------------------------------
 
+    async def _reasons_hold(self, conn: Connection, slate: Slate) -> None:
+        """Withdraw what lost its reasons while this instance was deciding: another instance
+        may have closed a need or erased a supplier that this one still holds in memory. Read
+        under the needs' locks (taken by `active_scores`) and the suppliers' shared locks."""
+        open_needs = await repository.open_needs_of(conn, sorted(slate.active))
+        for need_id in sorted(set(slate.active) - open_needs):
+            slate.close(need_id)
+            for pair in [p for p in slate.publish if p[0] == need_id]:
+                del slate.publish[pair]
+        suppliers = sorted({supplier_id for _, supplier_id in slate.publish})
+        await repository.lock_suppliers(conn, suppliers, exclusive=False)
+        live = await repository.live_suppliers(conn, suppliers)
+        for need_id, supplier_id in [p for p in slate.publish if p[1] not in live]:
+            del slate.publish[(need_id, supplier_id)]
+            slate.drop(need_id, supplier_id, "the supplier left")
+
     async def _write(self, conn: Connection, slate: Slate) -> None:
         """Store what the slate decided and publish it, in the caller's transaction."""
+        await self._reasons_hold(conn, slate)
         stored = await repository.matches_by_pair(conn, [*slate.publish, *slate.withdraw])
         now = datetime.now(UTC)
         new: list[StoredMatch] = []

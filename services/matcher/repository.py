@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -265,8 +265,52 @@ async def stored_need_versions(conn: Connection, need_ids: list[str]) -> dict[st
     return {r["id"]: r["version"] for r in rows}
 
 
+# Advisory lock spaces (the second key is the hash of the id); the notifier uses 0x1A7E_004x.
+_NEED_LOCKS = 0x1A7E_0031
+_SUPPLIER_LOCKS = 0x1A7E_0032
+
+
+async def _lock(conn: Connection, space: int, keys: Sequence[str], exclusive: bool = True) -> None:
+    """Take transaction-level advisory locks on `keys`, all in one statement in key order, so
+    two transactions never wait for each other in a cycle."""
+    if not keys:
+        return
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await conn.execute(
+        f"SELECT {fn}($1, k) FROM (SELECT DISTINCT hashtext(x) AS k FROM unnest($2::text[]) x ORDER BY 1) s",
+        space,
+        list(keys),
+    )
+
+
+async def lock_suppliers(conn: Connection, supplier_ids: Sequence[str], *, exclusive: bool) -> None:
+    """Erasing a supplier takes its lock exclusively; publishing a match for it, shared."""
+    await _lock(conn, _SUPPLIER_LOCKS, supplier_ids, exclusive)
+
+
+async def open_needs_of(conn: Connection, need_ids: Sequence[str]) -> set[str]:
+    """Which of these needs the projection holds open (as committed, or by this transaction)."""
+    rows = await conn.fetch(
+        "SELECT id FROM matcher.needs WHERE id = ANY($1::text[]) AND status = 'open'", list(need_ids)
+    )
+    return {r["id"] for r in rows}
+
+
+async def live_suppliers(conn: Connection, supplier_ids: Sequence[str]) -> set[str]:
+    """Which of these suppliers the projection holds (an erased one is deleted from it)."""
+    rows = await conn.fetch(
+        "SELECT id::text AS id FROM matcher.suppliers WHERE id::text = ANY($1::text[])", list(supplier_ids)
+    )
+    return {r["id"] for r in rows}
+
+
 async def active_scores(conn: Connection, need_ids: set[str]) -> dict[str, dict[str, float]]:
-    """need id -> supplier id -> score of the needs' active matches, locked until commit."""
+    """need id -> supplier id -> score of the needs' active matches, locked until commit.
+
+    Every transaction that changes a need's matches calls this first for all the needs it
+    changes: the need's advisory lock serialises them, so one that inserts a new pair and one
+    that closes or re-ranks the need never decide on different views of its matches."""
+    await _lock(conn, _NEED_LOCKS, sorted(need_ids))
     rows = await conn.fetch(
         "SELECT need_id, supplier_id, score FROM matcher.matches "
         "WHERE need_id = ANY($1::text[]) AND status = 'active' ORDER BY id FOR UPDATE",
