@@ -17,7 +17,7 @@ import numpy as np
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import semantic, text
-from services.matcher.index import MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
+from services.matcher.index import APPROXIMATE_FROM, MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
 DEFAULT_THRESHOLD = 0.30
@@ -90,11 +90,12 @@ class MatchEngine:
         threshold: float = DEFAULT_THRESHOLD,
         top_k: int = DEFAULT_TOP_K,
         this_year: int | None = None,
+        approximate_from: int = APPROXIMATE_FROM,
     ) -> None:
         self.threshold = threshold
         self.top_k = top_k
         self.this_year = this_year or datetime.now(UTC).year
-        self.suppliers = SupplierIndex()
+        self.suppliers = SupplierIndex(approximate_from)
         self.needs = NeedIndex()
 
     # --- keeping the index current -------------------------------------------------------

@@ -53,6 +53,10 @@ Rows = npt.NDArray[np.intp]
 
 # Scores are rounded to 4 decimals: a row this close below a bar may round up to it.
 MARGIN = 1e-3
+# From this many suppliers on, ranking a need computes meaning only for the rows filed under
+# the centroids closest to it (PROBE_SHARE of them), and for rows the rest brings to the bar.
+APPROXIMATE_FROM = 200_000
+PROBE_SHARE = 0.04
 
 
 def exact(raw: float) -> float:
@@ -111,34 +115,100 @@ class _Grow:
 
 
 class _Matrix:
-    """An append-only float32 matrix of sentence embeddings, one row per population row."""
+    """An append-only matrix of quantized sentence embeddings (`semantic.quantized`), one row
+    per population row, zeros for a row without one.
+
+    Suppliers keep int8 (the quantized values are integers in [-127, 127], so nothing is
+    lost; a million take 384 MB), needs float32 (fewer, and one product serves them all)."""
 
     __slots__ = ("data", "n")
+    CHUNK = 16_384  # int8 rows converted to float32 at a time for a product
 
-    def __init__(self, capacity: int = 4) -> None:
-        self.data: npt.NDArray[np.float32] = np.zeros((capacity, semantic.DIM), dtype=np.float32)
+    def __init__(self, dtype: Any = np.float32, capacity: int = 4) -> None:
+        self.data: np.ndarray[Any, Any] = np.zeros((capacity, semantic.DIM), dtype=dtype)
         self.n = 0
 
     def extend(self, vectors: list[semantic.Vector | None]) -> None:
         need = self.n + len(vectors)
         if need > len(self.data):
-            grown = np.zeros((max(need, len(self.data) + len(self.data) // 2 + 4), semantic.DIM), np.float32)
+            size = max(need, len(self.data) + len(self.data) // 2 + 4)
+            grown = np.zeros((size, semantic.DIM), self.data.dtype)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
         for i, vector in enumerate(vectors, start=self.n):
-            self.data[i] = 0.0 if vector is None else vector
+            self.data[i] = 0 if vector is None else vector
         self.n = need
 
     def trim(self) -> None:
         if len(self.data) > self.n:
             self.data = self.data[: self.n].copy()
 
-    def view(self) -> npt.NDArray[np.float32]:
+    def view(self) -> np.ndarray[Any, Any]:
         return self.data[: self.n]
 
     def row(self, row: int) -> semantic.Vector | None:
         vector = self.data[row]
-        return None if not vector.any() else vector.copy()
+        return None if not vector.any() else vector.astype(np.float32)
+
+    def products(self, vector: semantic.Vector, rows: Rows | None = None) -> npt.NDArray[np.float32]:
+        """The dot product of every row (or of `rows`) with `vector`, exactly (integers)."""
+        if self.data.dtype == np.float32:
+            matrix = self.view() if rows is None else self.data[rows]
+            out: npt.NDArray[np.float32] = matrix @ vector
+            return out
+        count = self.n if rows is None else len(rows)
+        out = np.empty(count, dtype=np.float32)
+        buffer = np.empty((min(self.CHUNK, max(count, 1)), semantic.DIM), dtype=np.float32)
+        for start in range(0, count, self.CHUNK):
+            end = min(count, start + self.CHUNK)
+            part = buffer[: end - start]
+            part[...] = self.data[start:end] if rows is None else self.data[rows[start:end]]
+            np.dot(part, vector, out=out[start:end])
+        return out
+
+
+class _Clusters:
+    """A coarse partition of a large population's embeddings, to find the rows close in
+    meaning to a text without a product over every row (an inverted-file index).
+
+    Spherical k-means on a sample gives the centroids; every row is filed under its closest
+    centroid. A text's candidates are the rows filed under its `probes` closest centroids.
+    """
+
+    def __init__(self, matrix: _Matrix, count: int, seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        n = matrix.n
+        sample = rng.choice(n, size=min(n, max(count * 32, 20_000)), replace=False)
+        points = matrix.data[np.sort(sample)].astype(np.float32)
+        points /= np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-9)
+        centroids = points[rng.choice(len(points), size=count, replace=False)].copy()
+        for _ in range(8):
+            nearest = np.argmax(points @ centroids.T, axis=1)
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, nearest, points)
+            empty = ~sums.any(axis=1)
+            sums[empty] = centroids[empty]
+            centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        self.centroids: npt.NDArray[np.float32] = centroids.astype(np.float32)
+        self.owner = _Grow(np.int32)
+        self.assign(matrix, 0, n)
+
+    def assign(self, matrix: _Matrix, start: int, end: int) -> None:
+        """File rows start..end (new rows, in order) under their closest centroids."""
+        for lo in range(start, end, _Matrix.CHUNK):
+            hi = min(end, lo + _Matrix.CHUNK)
+            block = matrix.data[lo:hi].astype(np.float32)
+            self.owner.extend(np.argmax(block @ self.centroids.T, axis=1).astype(np.int32))
+
+    def candidates(self, vector: semantic.Vector, probes: int) -> Rows:
+        """The rows filed under the `probes` centroids closest to `vector`."""
+        scores = self.centroids @ vector
+        probes = min(probes, len(scores))
+        chosen = np.argpartition(-scores, probes - 1)[:probes]
+        wanted = np.zeros(len(scores), dtype=np.bool_)
+        wanted[chosen] = True
+        rows: Rows = np.flatnonzero(wanted[self.owner.view()])
+        return rows
 
 
 def _postings(lists: dict[Any, _Grow], key: Any, dtype: Any = np.int32) -> _Grow:
@@ -248,7 +318,7 @@ class _Population:
         self.offsets.append(0)
         self.vocabulary: dict[str, int] = {}
         self.words: list[str] = []
-        self.semantic = _Matrix()
+        self.semantic = _Matrix(np.float32 if text_postings else np.int8)
         self.language = _Grow(np.int8)  # index into semantic.LANGUAGES
         self.dead = 0
 
@@ -371,14 +441,21 @@ class _Population:
     # --- vectorised components -------------------------------------------------------------
 
     def semantic_component(
-        self, embedding: semantic.Vector | None, language: str, rows_are_needs: bool
+        self,
+        embedding: semantic.Vector | None,
+        language: str,
+        rows_are_needs: bool,
+        rows: Rows | None = None,
     ) -> tuple[Floats, Floats]:
-        """The weighted semantic component of every row against one text (of `language`), and
-        the cosines behind it."""
+        """The weighted semantic component of every row (or of `rows`) against one text (of
+        `language`), and the cosines behind it."""
+        count = self.size if rows is None else len(rows)
         if embedding is None:
-            return np.zeros(self.size), np.zeros(self.size)
-        cosines = semantic.cosines(self.semantic.view(), embedding)
-        languages = self.language.view()
+            return np.zeros(count), np.zeros(count)
+        cosines = self.semantic.products(embedding, rows).astype(np.float64) / (
+            semantic.SCALE * semantic.SCALE
+        )
+        languages = self.language.view() if rows is None else self.language.view()[rows]
         if rows_are_needs:
             means, spreads = semantic.backgrounds_of_needs(languages, language)
         else:
@@ -448,11 +525,13 @@ class _Population:
 class SupplierIndex(_Population):
     """Every supplier; answers "how does each supplier score against this need?"."""
 
-    def __init__(self) -> None:
+    def __init__(self, approximate_from: int = APPROXIMATE_FROM) -> None:
         # Ranking a need computes text only for the rows that can make its top K, from their
         # own terms (`best`): postings by term would double the index for little gain.
         super().__init__(text_postings=False)
         self.cpv_rows: dict[tuple[str, int], _Grow] = {}
+        self.approximate_from = approximate_from
+        self.clusters: _Clusters | None = None
 
     def add(self, supplier: SupplierProfile) -> None:
         row = self._add_row(
@@ -469,6 +548,7 @@ class SupplierIndex(_Population):
         for code in supplier.cpv:
             for key in _posting_keys(code):
                 _postings(self.cpv_rows, key).append(row)
+        self._cluster()
 
     def add_many(self, suppliers: list[SupplierProfile]) -> None:
         """`add` for many suppliers at once, much faster (loading a projection)."""
@@ -498,6 +578,7 @@ class SupplierIndex(_Population):
                     keys.setdefault(key, []).append(first + i)
         for key, members in keys.items():
             _postings(self.cpv_rows, key).extend(members)
+        self._cluster()
 
     def profile(self, row: int) -> SupplierProfile:
         focus, types = int(self.focus.data[row]), int(self.types.data[row])
@@ -599,21 +680,56 @@ class SupplierIndex(_Population):
         rows reach), and then only for the rows that can still reach that score.
         """
         levels = self._cpv_levels(need)
-        sem, cosines = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
+        eligible = self._eligible(need)
+        clusters = self.clusters if need.semantic is not None else None
+        if clusters is None:
+            sem, cosines = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
+            near = None
+        else:
+            # A large population: meaning is computed for the rows filed near the need, and
+            # for any other row only if the rest of the score brings it to the bar. (The rows
+            # far from the need in meaning are taken to be far from its top K.)
+            sem, cosines = np.zeros(self.size), np.zeros(self.size)
+            probes = max(1, round(len(clusters.centroids) * PROBE_SHARE))
+            near = clusters.candidates(need.semantic, probes)  # type: ignore[arg-type]
+            near = near[eligible[near]]
+            sem[near], cosines[near] = self.semantic_component(
+                need.semantic, need.language, rows_are_needs=False, rows=near
+            )
         reach = self._reach(need, levels, sem)
-        rows = np.flatnonzero(self._eligible(need) & (reach >= threshold - MARGIN))
+        rows = np.flatnonzero(eligible & (reach >= threshold - MARGIN))
+        bar = threshold
         seeds_n = 4 * k
         if len(rows) > seeds_n:
             # The rows best without text are likely among the best with it.
             seeds = rows[np.argpartition(-reach[rows], seeds_n)[:seeds_n]]
             seed_scores = self._score_of(need, levels, seeds, sem)
             if np.count_nonzero(seed_scores >= threshold) >= k:
-                bar = np.partition(seed_scores, seeds_n - k)[seeds_n - k]
+                bar = max(bar, float(np.partition(seed_scores, seeds_n - k)[seeds_n - k]))
+                rows = rows[reach[rows] >= bar - MARGIN]
+        if near is not None:
+            is_near = np.zeros(self.size, dtype=np.bool_)
+            is_near[near] = True
+            far = rows[~is_near[rows]]
+            if len(far):
+                sem[far], cosines[far] = self.semantic_component(
+                    need.semantic, need.language, rows_are_needs=False, rows=far
+                )
+                reach[far] += sem[far].astype(np.float32)
                 rows = rows[reach[rows] >= bar - MARGIN]
         return rows, self._score_of(need, levels, rows, sem), cosines[rows]
 
+    def _cluster(self) -> None:
+        """Partition the embeddings once the population is large; file new rows after."""
+        if self.clusters is None:
+            if self.size >= self.approximate_from:
+                count = int(min(4096, max(16, np.sqrt(self.size))))
+                self.clusters = _Clusters(self.semantic, count)
+        elif self.clusters.owner.n < self.size:
+            self.clusters.assign(self.semantic, self.clusters.owner.n, self.size)
+
     def rebuilt(self) -> SupplierIndex:
-        fresh = SupplierIndex()
+        fresh = SupplierIndex(self.approximate_from)
         fresh.add_many([self.profile(row) for row in sorted(self.row_of.values())])
         fresh.trim()
         return fresh

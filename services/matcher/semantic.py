@@ -205,12 +205,6 @@ def cosine(a: Vector, b: Vector) -> float:
     return float(np.dot(a, b)) / (SCALE * SCALE)
 
 
-def cosines(matrix: npt.NDArray[np.float32], vector: Vector) -> npt.NDArray[np.float64]:
-    """`cosine` of every row of a matrix of quantized vectors with one vector."""
-    out: npt.NDArray[np.float64] = (matrix @ vector).astype(np.float64) / (SCALE * SCALE)
-    return out
-
-
 def closest_sentence(need: Vector, texts: Sequence[str], vectors: npt.NDArray[Any]) -> str | None:
     if not len(texts):
         return None

@@ -2,7 +2,9 @@
 
     uv run python -m tests.bench.bench_matcher_engine --suppliers 1000000 --open-needs 100000
 
-Measures, with realistic generated profiles (tests/bench/profiles.py):
+Measures, with realistic generated profiles (tests/bench/profiles.py) and synthetic sentence
+embeddings (a million real ones would take days to compute here: each profile gets a unit
+vector near a topic of its first CPV group, so texts about one subject are close in meaning):
 - index build time (generating and vectorising the profiles included) and resident memory
   for the suppliers;
 - ranking one need against every supplier, explanations included: p50 / p99;
@@ -17,6 +19,7 @@ import gc
 import json
 import statistics
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,17 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+TOPICS = np.random.default_rng(11).standard_normal((4096, 384)).astype(np.float32)
+
+
+def embedding(ident: str, cpv: list[str], seed: int) -> np.ndarray[Any, Any]:
+    """A unit vector near the topic of the profile's first CPV group, with its own noise."""
+    topic = TOPICS[zlib.crc32((cpv[0][:3] if cpv else "").encode()) % len(TOPICS)]
+    noise = np.random.default_rng(zlib.crc32(f"{seed}{ident}".encode())).standard_normal(384)
+    vector = topic + 0.9 * noise.astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
 def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     text.lexicon()
@@ -59,7 +73,9 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
     for i, supplier in enumerate(generator.suppliers(suppliers), start=1):
         chunk.append(supplier)
         if len(chunk) == CHUNK or i == suppliers:
-            engine.load_suppliers(chunk)
+            engine.load_suppliers(
+                chunk, {s.id: embedding(s.id, s.capabilities.cpv_codes, seed) for s in chunk}
+            )
             chunk = []
         if i % 100_000 == 0:
             print(f"  {i} suppliers indexed, {time.perf_counter() - build:.0f} s, {_rss_mb() - base:.0f} MB")
@@ -71,7 +87,7 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
 
     need_latency, hits = [], []
     for need in generator.needs(queries):
-        profile = engine.upsert_need(need)
+        profile = engine.upsert_need(need, embedding(need.id, need.cpv_codes, seed))
         assert profile is not None
         t = time.perf_counter()
         ranked = engine.rank_suppliers(profile)
@@ -80,7 +96,7 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
 
     needs_started = time.perf_counter()
     for need in generator.needs(max(0, open_needs - queries)):
-        engine.upsert_need(need)
+        engine.upsert_need(need, embedding(need.id, need.cpv_codes, seed))
     needs_build_s = time.perf_counter() - needs_started
 
     # In service every need was ranked when published, so it carries the score of its K-th
@@ -90,14 +106,17 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
     sample = max(1, suppliers // engine.top_k)
     best = np.zeros(engine.needs.size)
     for supplier in generator.suppliers(sample):
-        profile = supplier_profile(supplier, engine.this_year)
+        vector = embedding(supplier.id, supplier.capabilities.cpv_codes, seed)
+        profile = supplier_profile(supplier, engine.this_year, vector)
         score, eligible = engine.needs.scores(profile)
         np.maximum(best, np.where(eligible, score, 0.0), out=best)
     engine.needs.cut.data[: engine.needs.size] = np.where(best >= engine.threshold, best, 0.0)
     cut_s = time.perf_counter() - cut_started
     supplier_latency, supplier_hits = [], []
     for supplier in generator.suppliers(queries):
-        profile = engine.upsert_supplier(supplier)
+        profile = engine.upsert_supplier(
+            supplier, embedding(supplier.id, supplier.capabilities.cpv_codes, seed)
+        )
         t = time.perf_counter()
         found = engine.rank_needs(profile, within_top_k=True)
         supplier_latency.append(time.perf_counter() - t)

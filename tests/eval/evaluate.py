@@ -6,8 +6,9 @@
 `--set dev` (the default) is the development set, the needs of `devset/part-*.json` that are
 not held out; weights and thresholds are chosen on it. `--set heldout` is the frozen held-out
 part: report it, never tune on it. `--set legacy` is the older `dataset.json`. `--scorer model`
-ranks by the embedding model alone (cosine of the two texts, region and TRL as filters), the
-baseline the matcher is compared with.
+ranks by the matcher's embeddings alone (cosine, region and TRL as filters); `--scorer
+model-whole` by the plain use of the model (one vector per whole text, CPV labels included),
+the baseline the matcher is compared with.
 
 Prints nDCG@10 and recall@20 per need and their means, and every ranked supplier that
 violates a hard constraint (region or TRL). Writes a JSON report and exits 1 when there
@@ -128,6 +129,31 @@ class VectorCache:
             {n.id: self.vectors[key_of(n)] for n in needs},
         )
 
+    def embed_whole(
+        self, suppliers: list[SupplierState], needs: list[NeedState]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Whole texts, one vector each (need as a query, supplier as a passage, CPV labels
+        included): the plain use of the model, the baseline the matcher is compared with."""
+        from services.matcher import semantic
+
+        model = semantic.Model()
+        texts = {s.id: (semantic.supplier_text(s), "passage") for s in suppliers}
+        texts |= {n.id: (semantic.need_text(n), "query") for n in needs}
+        missing = [(t, role) for t, role in texts.values() if semantic.text_hash(t, role) not in self.vectors]
+        for role in ("passage", "query"):
+            todo = [t for t, r in missing if r == role]
+            for start in range(0, len(todo), 32):
+                chunk = todo[start : start + 32]
+                embed = model.passages if role == "passage" else model.queries
+                for t, v in zip(chunk, embed(chunk), strict=True):
+                    self.vectors[semantic.text_hash(t, role)] = v
+                self.dirty = True
+        if self.dirty:
+            np.savez(self.path, **self.vectors)  # type: ignore[arg-type]
+            self.dirty = False
+        out = {i: self.vectors[semantic.text_hash(t, role)] for i, (t, role) in texts.items()}
+        return {s.id: out[s.id] for s in suppliers}, {n.id: out[n.id] for n in needs}
+
 
 def rank_all(
     suppliers: list[SupplierState],
@@ -141,7 +167,7 @@ def rank_all(
     from services.matcher.engine import MatchEngine  # imported late: the engine is optional
 
     supplier_vectors, need_vectors = vectors or ({}, {})
-    if scorer == "model":
+    if scorer in ("model", "model-whole"):
         by_id = {s.id: s for s in suppliers}
         matrix = np.stack([supplier_vectors[s.id] for s in suppliers])
         out = {}
@@ -224,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--set", choices=["dev", "heldout", "legacy"], default="dev")
-    parser.add_argument("--scorer", choices=["matcher", "model"], default="matcher")
+    parser.add_argument("--scorer", choices=["matcher", "model", "model-whole"], default="matcher")
     parser.add_argument("--dataset", type=Path, help="a single-file set instead of --set")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--limit", type=int, default=50, help="suppliers ranked per need (default 50)")
@@ -236,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         suppliers, needs, grades = load(LEGACY)
     else:
         suppliers, needs, grades = load_parts(args.set)
-    vectors = VectorCache().embed(suppliers, needs)
+    cache = VectorCache()
+    vectors = (
+        cache.embed_whole(suppliers, needs) if args.scorer == "model-whole" else cache.embed(suppliers, needs)
+    )
     report = evaluate(suppliers, needs, grades, limit=args.limit, scorer=args.scorer, vectors=vectors)
 
     print(f"{'need':<28} {'nDCG@10':>8} {'R@20':>6} {'ranked':>6}  judged-0 in top 10")

@@ -239,3 +239,23 @@ def test_ranking_order_is_score_then_id() -> None:
     assert outranks((0.8, "b"), (0.7, "a"))
     assert outranks((0.7, "a"), (0.7, "b"))
     assert not outranks((0.7, "b"), (0.7, "a"))
+
+
+def test_a_large_population_ranks_by_meaning_near_the_need_as_the_exact_ranking_does(
+    population: tuple,  # type: ignore[type-arg]
+) -> None:
+    """Above `approximate_from` suppliers, meaning is computed only near the need: the top K
+    stays (almost) that of the exact computation."""
+    suppliers, needs = population
+    exact_engine = engine_of(suppliers, needs, top_k=10)
+    approximate = engine_of(suppliers, needs, top_k=10, approximate_from=100)
+    assert approximate.suppliers.clusters is not None and exact_engine.suppliers.clusters is None
+    found = kept = 0
+    for need in needs:
+        want = {m.supplier_id for m in exact_engine.rank_suppliers(need.id)}
+        got = approximate.rank_suppliers(need.id)
+        found += len(want & {m.supplier_id for m in got})
+        kept += len(want)
+        exact_scores = {m.supplier_id: m.score for m in exact_engine.rank_suppliers(need.id, limit=400)}
+        assert all(m.score == exact_scores[m.supplier_id] for m in got)  # the scores are exact
+    assert found >= 0.95 * kept
