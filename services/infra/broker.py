@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from services.infra.consumer import DeadLetters, bind_message_context, raw_records
+from services.infra.logs import broker_logger
 from services.infra.metrics import Metrics
 from services.infra.settings import Settings
 
@@ -31,6 +32,7 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
         # FastStream's per-message "Received"/"Processed" lines are debug detail; our own log
         # lines carry the topic, offset and event id.
         log_level=logging.DEBUG,
+        logger=broker_logger(),  # through our structlog pipeline, not FastStream's own handler
         middlewares=(
             KafkaPrometheusMiddleware(
                 registry=metrics.registry, app_name=service, metrics_prefix="innomatch_faststream"
