@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -20,9 +21,21 @@ from services.infra.metrics import Metrics
 from services.infra.settings import Settings
 
 
+class _Broker(KafkaBroker):
+    async def start(self) -> None:
+        """FastStream's start (connect, subscribers, publishers), with the subscribers starting
+        at once rather than one after another: each waits for its group's join, which on the
+        embedded broker takes seconds, so a service with five groups starts in one join's time."""
+        await self.connect()
+        await asyncio.gather(*(sub.start() for sub in self.subscribers))
+        for pub in self.publishers:
+            await pub.start()
+        self.running = True
+
+
 def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
     dead_letters = DeadLetters(service, metrics, settings.dlq_max_attempts, settings.dlq_retry_backoff_s)
-    broker = KafkaBroker(
+    broker = _Broker(
         settings.kafka_bootstrap,
         client_id=f"innomatch-{service}",
         acks="all",
@@ -64,6 +77,8 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.ACK,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": max(settings.kafka_session_timeout_ms // 3, 100),
         "batch": True,
         "max_records": settings.kafka_max_batch,
         "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,
