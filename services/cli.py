@@ -40,6 +40,7 @@ def serve(
         host=settings.host,
         port=settings.port_of(service),
         log_level="warning",
+        log_config=None,  # uvicorn's records go through configure_logging's pipeline
         access_log=False,
         timeout_graceful_shutdown=5,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -15,13 +16,26 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from services.infra.consumer import DeadLetters, bind_message_context, raw_records
+from services.infra.logs import broker_logger
 from services.infra.metrics import Metrics
 from services.infra.settings import Settings
 
 
+class _Broker(KafkaBroker):
+    async def start(self) -> None:
+        """FastStream's start (connect, subscribers, publishers), with the subscribers starting
+        at once rather than one after another: each waits for its group's join, which on the
+        embedded broker takes seconds, so a service with five groups starts in one join's time."""
+        await self.connect()
+        await asyncio.gather(*(sub.start() for sub in self.subscribers))
+        for pub in self.publishers:
+            await pub.start()
+        self.running = True
+
+
 def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
     dead_letters = DeadLetters(service, metrics, settings.dlq_max_attempts, settings.dlq_retry_backoff_s)
-    broker = KafkaBroker(
+    broker = _Broker(
         settings.kafka_bootstrap,
         client_id=f"innomatch-{service}",
         acks="all",
@@ -31,6 +45,7 @@ def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[Kaf
         # FastStream's per-message "Received"/"Processed" lines are debug detail; our own log
         # lines carry the topic, offset and event id.
         log_level=logging.DEBUG,
+        logger=broker_logger(),  # through our structlog pipeline, not FastStream's own handler
         middlewares=(
             KafkaPrometheusMiddleware(
                 registry=metrics.registry, app_name=service, metrics_prefix="innomatch_faststream"
@@ -62,6 +77,8 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.ACK,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": max(settings.kafka_session_timeout_ms // 3, 100),
         "batch": True,
         "max_records": settings.kafka_max_batch,
         "batch_timeout_ms": settings.kafka_fetch_max_wait_ms,

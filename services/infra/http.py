@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.infra.auth import Tokens
@@ -56,6 +57,38 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = [{"field": field_path(e["loc"]), "reason": _reason(e)} for e in exc.errors()]
     return JSONResponse(error_body("invalid", "the request is not valid", fields=fields), 422)
+
+
+# Errors Starlette raises itself (no such route, a method the route does not allow, ...),
+# by status: the code and message of the documented error shape.
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the request is not valid"),
+    401: ("unauthenticated", "authentication is required"),
+    403: ("forbidden", "not allowed"),
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "the method is not allowed here"),
+    406: ("not_acceptable", "no acceptable representation"),
+    409: ("conflict", "the request conflicts with the current state"),
+    412: ("precondition_failed", "a precondition failed"),
+    413: ("payload_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "the media type is not supported"),
+    429: ("rate_limited", "too many requests"),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) in the one error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status in (204, 304):  # no body allowed
+        return Response(status_code=status, headers=headers)
+    code, message = _HTTP_CODES.get(status, ("error", str(exc.detail or "the request failed")))
+    if status == 404:
+        message = f"no such resource: {request.url.path}"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse(error_body(code, message), status, headers=headers)
 
 
 class RequestMetrics:
@@ -109,6 +142,7 @@ def create_service_app(
     app.state.tokens = Tokens(runtime.settings)
     app.add_exception_handler(InnomatchError, _innomatch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=runtime.metrics)
     metrics = runtime.metrics

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     # tansu answers a fetch only after the full wait, so keep this low in development.
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    # A consumer that stops heartbeating (a killed process) leaves its group after this; until
+    # then its replacement waits to join. `innomatch dev` uses 2 s. Heartbeats: a third of it.
+    kafka_session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
     # The embedded broker rejects InitProducerId; Apache Kafka accepts it.
     kafka_idempotent_producer: bool = False
     kafka_partitions: int = Field(default=3, ge=1)

@@ -29,6 +29,7 @@ from services.contracts.vocab import NeedStatus, SupplierType, supplier_types
 from services.report.model import (
     AlertsSection,
     AuthoritiesSection,
+    AuthorityRow,
     BuyerGroupsSection,
     Counts,
     MatchesSection,
@@ -46,6 +47,9 @@ class Authority:
     id: str
     level: str
     created_at: datetime
+    name: str = ""
+    org_number: str = ""
+    region: str = ""
 
 
 @dataclass
@@ -134,6 +138,7 @@ def _needs(folded: Folded, since: datetime | None) -> NeedsSection:
         cosigned=sum(bool(n.cosigners) for n in needs),
         by_focus_area=_counts(str(n.focus_area) for n in needs),
         by_region=_counts(r for n in needs for r in n.regions),
+        by_cpv=_counts(c for n in needs for c in n.cpv_codes),
         by_procedure=_counts(str(n.procedure) for n in needs),
         by_authority_level=_counts(str(level) for n in needs for level in n.authority_levels),
     )
@@ -142,13 +147,18 @@ def _needs(folded: Folded, since: datetime | None) -> NeedsSection:
 def _authorities(
     authorities: list[Authority], groups: list[BuyerGroupState], since: datetime | None
 ) -> AuthoritiesSection:
-    level_of = {a.id: a.level for a in authorities}
-    members = {m for g in groups for m in g.member_authority_ids if m in level_of}
+    by_id = {a.id: a for a in authorities}
+    members = [by_id[m] for m in sorted({m for g in groups for m in g.member_authority_ids if m in by_id})]
     registered = [a for a in authorities if _in(since, a.created_at)]
     return AuthoritiesSection(
         total=len(registered),
         by_level=_counts(a.level for a in registered),
-        in_groups_by_level=_counts(level_of[m] for m in members),
+        in_groups_by_level=_counts(a.level for a in members),
+        by_region=_counts(a.region for a in registered if a.region),
+        in_groups=[
+            AuthorityRow(name=a.name or a.id, org_number=a.org_number, level=a.level, region=a.region)
+            for a in sorted(members, key=lambda a: (a.name, a.id))
+        ],
     )
 
 
@@ -180,10 +190,41 @@ def _suppliers(folded: Folded, since: datetime | None, this_year: int) -> Suppli
     )
 
 
+TOP = 10
+_SMALL_OR_YOUNG = frozenset({SupplierType.sme, SupplierType.startup})
+
+
+def _small_or_young_in_top(folded: Folded, since: datetime | None, this_year: int) -> tuple[int, int]:
+    """(needs published in the window with an active match, those of them with an SME or a
+    start-up among their TOP best active matches), ranked as the matcher ranks: by score,
+    ties by supplier id."""
+    by_need: dict[str, list[MatchState]] = {}
+    for m in folded.matches.values():
+        if m.status == "active":
+            by_need.setdefault(m.need_id, []).append(m)
+    with_matches = with_small = 0
+    for need in folded.needs.values():
+        ranked = sorted(by_need.get(need.id, []), key=lambda m: (-m.score, m.supplier_id))[:TOP]
+        if not _in(since, need.published_at) or not ranked:
+            continue
+        with_matches += 1
+        if any(
+            isinstance(s := folded.suppliers.get(m.supplier_id), SupplierState)
+            and _types(s, this_year) & _SMALL_OR_YOUNG
+            for m in ranked
+        ):
+            with_small += 1
+    return with_matches, with_small
+
+
 def _matches(folded: Folded, since: datetime | None, this_year: int) -> MatchesSection:
     ids = [i for i, at in folded.match_first_seen.items() if _in(since, at)]
     active = [folded.matches[i] for i in ids if folded.matches[i].status == "active"]
+    with_matches, with_small = _small_or_young_in_top(folded, since, this_year)
     return MatchesSection(
+        needs_with_matches=with_matches,
+        needs_with_sme_or_startup_in_top10=with_small,
+        sme_or_startup_in_top10_share=with_small / with_matches if with_matches else None,
         total=len(ids),
         active=len(active),
         withdrawn=len(ids) - len(active),

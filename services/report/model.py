@@ -20,9 +20,21 @@ class NeedsSection(BaseModel):
     closed: int
     cosigned: int = Field(description="Needs with at least one co-signing buyer group")
     by_focus_area: Counts
-    by_region: Counts = Field(description="A need with several regions counts in each")
+    by_region: Counts = Field(
+        description="NUTS code; a need with several regions counts in each (names: report.names)"
+    )
+    by_cpv: Counts = Field(
+        default_factory=dict, description="CPV code (8 digits); a need with several codes counts in each"
+    )
     by_procedure: Counts
     by_authority_level: Counts = Field(description="Needs with an authority of that level behind them")
+
+
+class AuthorityRow(BaseModel):
+    name: str
+    org_number: str
+    level: str
+    region: str = Field(description="NUTS code")
 
 
 class AuthoritiesSection(BaseModel):
@@ -32,6 +44,12 @@ class AuthoritiesSection(BaseModel):
     by_level: Counts
     in_groups_by_level: Counts = Field(
         description="Distinct authorities that are members of a buyer group in the window, by level"
+    )
+    by_region: Counts = Field(
+        default_factory=dict, description="Authorities registered in the window, by NUTS code"
+    )
+    in_groups: list[AuthorityRow] = Field(
+        default_factory=list, description="The authorities in buyer groups of the window, by name"
     )
 
 
@@ -76,6 +94,16 @@ class MatchesSection(BaseModel):
     by_day: Counts = Field(description="Matches first found, per UTC day")
     by_hour: Counts = Field(description="Matches first found, per UTC hour (YYYY-MM-DDTHH)")
     matched_suppliers: SupplierShares = Field(description="Suppliers of the active matches counted")
+    needs_with_matches: int = Field(
+        default=0, description="Needs published in the window with at least one active match"
+    )
+    needs_with_sme_or_startup_in_top10: int = Field(
+        default=0,
+        description="Of those, needs with an SME or a start-up among their 10 best active matches",
+    )
+    sme_or_startup_in_top10_share: float | None = Field(
+        default=None, description="needs_with_sme_or_startup_in_top10 / needs_with_matches"
+    )
 
 
 class AlertsSection(BaseModel):

@@ -10,12 +10,15 @@ from html import escape
 from typing import Literal
 
 from services.report.model import Counts, Report, SupplierShares
+from services.report.names import cpv_label, region_label
 
 Format = Literal["md", "json", "html"]
 
 # Beyond this many periods the chart shows only those that occur; labels are thinned to fit.
 _MAX_BARS = 120
 _MAX_LABELS = 12
+# The HTML chart of CPV codes shows this many, the most named first.
+_TOP_CODES = 10
 
 # One section of tables: (heading, rows of (label, value)).
 Table = tuple[str, list[tuple[str, str]]]
@@ -25,8 +28,13 @@ def _pct(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.1f} %"
 
 
-def _counted(prefix: str, counts: Counts) -> list[tuple[str, str]]:
-    return [(f"{prefix}: {key}", str(value)) for key, value in counts.items()] or [(f"{prefix}", "none")]
+def _counted(prefix: str, counts: Counts, label: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    rows = [(f"{prefix}: {label(key)}", str(value)) for key, value in counts.items()]
+    return rows or [(f"{prefix}", "none")]
+
+
+def _of(part: int, whole: int, share: float | None) -> str:
+    return f"{part} of {whole} ({_pct(share)})"
 
 
 def _shares(prefix: str, shares: SupplierShares) -> list[tuple[str, str]]:
@@ -56,6 +64,11 @@ def tables(report: Report) -> list[Table]:
             ("Authorities registered", str(groups.authorities.total)),
             *_counted("Authorities by level", groups.authorities.by_level),
             *_counted("Authorities in buyer groups by level", groups.authorities.in_groups_by_level),
+            *_counted("Authorities by region", groups.authorities.by_region, region_label),
+            *[
+                (f"In a buyer group: {a.name} ({a.org_number})", f"{a.level}, {region_label(a.region)}")
+                for a in groups.authorities.in_groups
+            ],
         ]
     return [
         (
@@ -66,7 +79,8 @@ def tables(report: Report) -> list[Table]:
                 ("Closed", str(needs.closed)),
                 ("Co-signed by another buyer group", str(needs.cosigned)),
                 *_counted("By focus area", needs.by_focus_area),
-                *_counted("By region", needs.by_region),
+                *_counted("By region", needs.by_region, region_label),
+                *_counted("By CPV code", needs.by_cpv, cpv_label),
                 *_counted("By procedure", needs.by_procedure),
                 *_counted("With an authority at level", needs.by_authority_level),
             ],
@@ -90,6 +104,14 @@ def tables(report: Report) -> list[Table]:
                 ("Matches found", str(matches.total)),
                 ("Active", str(matches.active)),
                 ("Withdrawn", str(matches.withdrawn)),
+                (
+                    "Needs with an SME or a young firm (start-up) among their 10 best matches",
+                    _of(
+                        matches.needs_with_sme_or_startup_in_top10,
+                        matches.needs_with_matches,
+                        matches.sme_or_startup_in_top10_share,
+                    ),
+                ),
                 *_shares("Matched suppliers", matches.matched_suppliers),
                 *_counted("Found on", matches.by_day),
             ],
@@ -177,6 +199,8 @@ def chart_svg(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#444"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{peak}</text>',
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
+        f'<text x="12" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2})">number</text>',
     ]
     for i, (name, colour, _) in enumerate(data):
         x = left + i * 160
@@ -207,6 +231,35 @@ def chart_svg(
     return "\n".join(parts)
 
 
+def hbar_svg(title: str, rows: list[tuple[str, int]], *, width: int = 720, colour: str = "#2b6cb0") -> str:
+    """A horizontal bar chart of (label, count) rows, largest first, as inline SVG: the
+    label (a name a reader knows, with its code) on the left, the count at the bar's end."""
+    rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+    label_w, row_h, top = 330, 22, 8
+    height = top + row_h * max(1, len(rows)) + 8
+    plot_w = width - label_w - 50
+    peak = max([1, *(v for _, v in rows)])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+    ]
+    if not rows:
+        parts.append(f'<text x="{label_w}" y="{top + 14}" font-size="13">nothing in this period</text>')
+    for i, (label, value) in enumerate(rows):
+        y = top + i * row_h
+        w = plot_w * value / peak
+        shown = label if len(label) <= 52 else label[:50] + "…"
+        parts += [
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f"<title>{escape(label)}</title>{escape(shown)}</text>",
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{colour}">'
+            f"<title>{escape(label)}: {value}</title></rect>",
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" font-size="12">{value}</text>',
+        ]
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
 def to_html(report: Report) -> str:
     matches, alerts = report.matches, report.alerts
     # A young system has everything on a day or two: then hours say more than days.
@@ -229,7 +282,23 @@ def to_html(report: Report) -> str:
         "<h1>Innomatch results report</h1>",
         f"<p>{escape(_window(report))}.</p>",
         f"<h2>{escape(chart_title)}</h2>",
+        "<p>Bars count the matches the system found between a need and a supplier, and the "
+        "alerts it delivered about them, in each period.</p>",
         chart,
+        "<h2>Needs per region</h2>",
+        "<p>Where the needs published in the period are to be met, by län (NUTS 3) or larger "
+        "area; a need for several regions counts in each.</p>",
+        hbar_svg("Needs per region", [(region_label(k), v) for k, v in report.needs.by_region.items()]),
+        "<h2>Needs per kind of product or service</h2>",
+        "<p>The CPV codes of the EU's procurement vocabulary the needs name, with their Swedish "
+        f"labels; the {_TOP_CODES} most named. A need with several codes counts in each.</p>",
+        hbar_svg(
+            "Needs per kind of product or service",
+            sorted(((cpv_label(k), v) for k, v in report.needs.by_cpv.items()), key=lambda r: -r[1])[
+                :_TOP_CODES
+            ],
+            colour="#2f855a",
+        ),
     ]
     for heading, rows in tables(report):
         body.append(f"<h2>{escape(heading)}</h2><table>")

@@ -137,6 +137,13 @@ async def fetch_authorities(needs_url: str, operator_token: str, *, timeout_s: f
         response = await client.get("/v1/authorities", headers={"Authorization": f"Bearer {operator_token}"})
         response.raise_for_status()
         return [
-            Authority(id=a["id"], level=a["level"], created_at=datetime.fromisoformat(a["created_at"]))
+            Authority(
+                id=a["id"],
+                level=a["level"],
+                created_at=datetime.fromisoformat(a["created_at"]),
+                name=a.get("name", ""),
+                org_number=a.get("org_number", ""),
+                region=a.get("region", ""),
+            )
             for a in response.json()
         ]

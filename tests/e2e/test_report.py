@@ -31,6 +31,8 @@ from services.contracts.events import (
     MatchState,
     MatchUpdated,
     MatchWithdrawn,
+    NeedPublished,
+    NeedState,
     alert_id,
     match_id,
     new_event,
@@ -190,6 +192,7 @@ async def test_report_counts_what_the_apis_created(stack: Stack, services: dict[
     }
     assert diff(n0["by_focus_area"], n1["by_focus_area"]) == {"health_care": 1, "transport": 1}
     assert diff(n0["by_region"], n1["by_region"]) == {"SE11": 2, "SE232": 1}
+    assert diff(n0["by_cpv"], n1["by_cpv"]) == {"31158100": 1, "33100000": 1}
     assert diff(n0["by_procedure"], n1["by_procedure"]) == {"innovation_partnership": 1, "pre_commercial": 1}
     # The co-signed need stands on all three levels; the closed one on national and local.
     assert diff(n0["by_authority_level"], n1["by_authority_level"]) == {
@@ -215,6 +218,9 @@ async def test_report_counts_what_the_apis_created(stack: Stack, services: dict[
         "national": 1,
         "regional": 1,
     }
+    assert diff(a0["by_region"], a1["by_region"]) == {"SE": 1, "SE110": 2}
+    members = {(a["name"], a["level"], a["region"]) for a in a1["in_groups"]}
+    assert {("Stockholms kommun", "local", "SE110"), ("Stockholms kommun", "national", "SE")} <= members
 
     s0, s1 = before["suppliers"], after["suppliers"]
     assert s1["total"] - s0["total"] == 3
@@ -335,10 +341,30 @@ async def publish_matches_and_alerts(
     )
 
 
-async def test_the_html_report_is_written_to_a_file(
+async def test_the_html_report_is_written_to_a_file_and_shows_lan_names(
     stack: Stack, services: dict[str, str], tmp_path: Path
 ) -> None:
+    # A need of its own, dated in a far-future window that no other test's events reach.
+    at = datetime(2099, 3, 1, 10, tzinfo=UTC)
+    state = NeedState.model_validate(
+        {
+            **need(regions=["SE232", "SE110"], cpv_codes=["31158100"]),
+            "id": str(uuid.uuid4()),
+            "buyer_group_id": str(uuid.uuid4()),
+            "status": "open",
+            "version": 1,
+            "published_at": at,
+            "updated_at": at,
+        }
+    )
+    event = new_event(NeedPublished, source="/tests", data=state, time=at)
+    await produce(stack.kafka_bootstrap, NEEDS, [(event.subject.encode(), event.model_dump_json().encode())])
     out = tmp_path / "report.html"
-    assert await run_report(stack, services, "--format", "html", "--out", str(out)) == ""
+    args = ("--format", "html", "--since", "2099-03-01", "--out", str(out))
+    assert await run_report(stack, services, *args) == ""
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<h2>Suppliers</h2>" in text
+    # The HTML report shows län names, and Swedish CPV labels, next to the codes.
+    assert "Västra Götalands län (SE232)" in text and "Stockholms län (SE110)" in text
+    assert "Batteriladdningsdon (31158100)" in text
+    assert "<h2>Needs per region</h2>" in text

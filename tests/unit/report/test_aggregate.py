@@ -264,3 +264,67 @@ def test_the_topics_read_are_the_event_topics() -> None:
         topics.MATCHES,
         topics.ALERTS,
     }
+
+
+def scored(need_id: str, supplier_id: str, score: float, status: str = "active") -> MatchState:
+    return match(need_id, supplier_id, DAY2, status=status).model_copy(update={"score": score})
+
+
+def test_the_share_of_needs_with_an_sme_or_start_up_among_their_ten_best_matches() -> None:
+    large = [supplier_state(size="large", founded_year=1950) for _ in range(11)]
+    small = supplier_state(size="small", founded_year=1990)  # an SME, not young
+    young_large = supplier_state(size="large", founded_year=2024)  # a start-up, not an SME
+    n_small_11th, n_small_top, n_young, n_withdrawn, n_none, n_old = (
+        need(DAY2),
+        need(DAY2),
+        need(DAY2),
+        need(DAY2),
+        need(DAY2),
+        need(DAY1),
+    )
+    events = [ev(SupplierRegistered, s, DAY1) for s in [*large, small, young_large]]
+    events += [
+        ev(NeedPublished, n, n.published_at)
+        for n in (n_small_11th, n_small_top, n_young, n_withdrawn, n_none, n_old)
+    ]
+    matches = [
+        # Ten large suppliers score above the SME: it is 11th, out of the top 10.
+        *(scored(n_small_11th.id, s.id, 0.9) for s in large[:10]),
+        scored(n_small_11th.id, small.id, 0.5),
+        *(scored(n_small_top.id, s.id, 0.5) for s in large[:10]),
+        scored(n_small_top.id, small.id, 0.95),
+        scored(n_young.id, young_large.id, 0.4),
+        scored(n_withdrawn.id, small.id, 0.9, status="withdrawn"),
+        scored(n_withdrawn.id, large[0].id, 0.5),
+        scored(n_old.id, small.id, 0.9),  # published before the window
+    ]
+    events += [ev(MatchFound if m.status == "active" else MatchWithdrawn, m, DAY2) for m in matches]
+    report = build_report(fold(events), since=None, now=NOW).matches
+    # n_none has no match; n_old counts without a window.
+    assert report.needs_with_matches == 5
+    assert report.needs_with_sme_or_startup_in_top10 == 3  # n_small_top, n_young, n_old
+    assert report.sme_or_startup_in_top10_share == 3 / 5
+    windowed = build_report(fold(events), since=SINCE, now=NOW).matches
+    assert (windowed.needs_with_matches, windowed.needs_with_sme_or_startup_in_top10) == (4, 2)
+    assert build_report(fold([]), since=None, now=NOW).matches.sme_or_startup_in_top10_share is None
+
+
+def test_needs_by_cpv_code_and_authorities_by_name_and_region() -> None:
+    a = need(DAY1, cpv_codes=["31158100", "34144910"])
+    b = need(DAY2, cpv_codes=["31158100"])
+    g = group(DAY2, member_authority_ids=["a2", "a1"])
+    events = [ev(NeedPublished, a, DAY1), ev(NeedPublished, b, DAY2), ev(BuyerGroupCreated, g, DAY2)]
+    authorities = [
+        Authority("a1", "local", DAY1, name="Stockholms kommun", org_number="212000-0142", region="SE110"),
+        Authority("a2", "regional", DAY2, name="Region Skåne", org_number="232100-0255", region="SE224"),
+        Authority("a3", "local", DAY2, name="Göteborgs kommun", org_number="212000-1355", region="SE232"),
+    ]
+    report = build_report(fold(events), since=None, now=NOW, authorities=authorities)
+    assert report.needs.by_cpv == {"31158100": 2, "34144910": 1}
+    section = report.buyer_groups.authorities
+    assert section is not None
+    assert section.by_region == {"SE110": 1, "SE224": 1, "SE232": 1}
+    assert [(r.name, r.region) for r in section.in_groups] == [
+        ("Region Skåne", "SE224"),
+        ("Stockholms kommun", "SE110"),
+    ]

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.contracts import topics
-from services.contracts.events import MatchFound, SupplierRegistered
-from services.report.aggregate import build_report, fold
+from services.contracts.events import BuyerGroupCreated, MatchFound, NeedPublished, SupplierRegistered
+from services.report.aggregate import Authority, build_report, fold
 from services.report.build import parse_since
 from services.report.model import Report
 from services.report.render import chart_svg, render
 from services.report.source import Read, parse_records
 from tests.factories import supplier_registered, supplier_state
-from tests.unit.report.test_aggregate import DAY1, DAY2, NOW, ev, match
+from tests.unit.report.test_aggregate import DAY1, DAY2, NOW, ev, group, match, need
 
 
 def sample() -> Report:
@@ -107,3 +107,44 @@ def test_html_charts_hours_when_everything_is_on_a_day_or_two() -> None:
     html = render(build_report(fold(near), since=None, now=NOW), "html")
     assert "<h2>Matches and alerts per hour (UTC)</h2>" in html
     assert html.count("<title>Matches found ") == 21  # 09 on the first day to 05 on the next
+
+
+def named_sample() -> Report:
+    s = supplier_state(size="micro", founded_year=2024)
+    a = need(DAY1, regions=["SE110", "SE232", "SE22"], cpv_codes=["31158100"])
+    g = group(DAY1, member_authority_ids=["a1"])
+    events = [
+        ev(SupplierRegistered, s, DAY1),
+        ev(NeedPublished, a, DAY1),
+        ev(BuyerGroupCreated, g, DAY1),
+        ev(MatchFound, match(a.id, s.id, DAY1), DAY1),
+    ]
+    authorities = [
+        Authority("a1", "local", DAY1, name="Göteborgs kommun", org_number="212000-1355", region="SE232")
+    ]
+    return build_report(fold(events), since=None, now=NOW, authorities=authorities)
+
+
+def test_the_html_report_shows_lan_names_and_swedish_cpv_labels() -> None:
+    text = render(named_sample(), "html")
+    assert "Stockholms län (SE110)" in text and "Västra Götalands län (SE232)" in text
+    assert "Sydsverige, riksområde (SE22)" in text
+    assert "Batteriladdningsdon (31158100)" in text
+    assert "<h2>Needs per region</h2>" in text and "<h2>Needs per kind of product or service</h2>" in text
+    # The region and CPV charts name what they count.
+    assert re.search(r"<svg[^>]*aria-label=\"Needs per region\"", text)
+    assert re.search(r"<title>Västra Götalands län \(SE232\): 1</title>", text)
+    assert "Göteborgs kommun" in text
+
+
+def test_markdown_names_regions_authorities_and_the_share_of_needs_reaching_small_firms() -> None:
+    text = render(named_sample(), "md")
+    assert "| By region: Stockholms län (SE110) | 1 |" in text
+    assert "| By CPV code: Batteriladdningsdon (31158100) | 1 |" in text
+    assert (
+        "| In a buyer group: Göteborgs kommun (212000-1355) | local, Västra Götalands län (SE232) |" in text
+    )
+    assert (
+        "| Needs with an SME or a young firm (start-up) among their 10 best matches | 1 of 1 (100.0 %) |"
+        in text
+    )
