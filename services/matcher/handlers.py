@@ -54,6 +54,9 @@ from services.matcher.slate import Slate
 
 SOURCE = "/innomatch/matcher"
 SCORE_STEP = 0.05
+# How long a supplier change is kept to be settled after a rebalance of the needs' partitions:
+# longer than any matcher instance lags behind another on the suppliers' topic.
+UNSETTLED_S = 600.0
 Change = Literal["found", "updated", "withdrawn"]
 _EVENT = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn}
 
@@ -135,7 +138,7 @@ class Matcher:
         # The needs topic's partitions this instance owns (None: every need is its own),
         # and the suppliers changed or removed since they were last assigned.
         self.owned: frozenset[int] | None = owned
-        self.unsettled: set[str] = set()
+        self.unsettled: dict[str, float] = {}  # supplier id -> when it changed (monotonic)
         # Versions held in memory, so a replayed or late event never replaces a newer one.
         self.supplier_versions: dict[str, int] = {}
         self.need_versions: dict[str, int] = {}
@@ -222,20 +225,33 @@ class Matcher:
         if not changed and not removed:
             return
         if self.owned is not None:
-            self.unsettled.update(changed, removed)
+            self._unsettle([*changed, *removed])
         await self._score_suppliers(conn, changed, removed, self.owned)
+
+    def _unsettle(self, supplier_ids: list[str]) -> None:
+        """Remember recent changes for the next assignment; those older than UNSETTLED_S are
+        settled already (every instance has handled them by then)."""
+        now = time.monotonic()
+        for supplier_id in supplier_ids:
+            self.unsettled.pop(supplier_id, None)
+            self.unsettled[supplier_id] = now
+        while self.unsettled:
+            oldest, since = next(iter(self.unsettled.items()))
+            if now - since <= UNSETTLED_S:
+                break
+            del self.unsettled[oldest]
 
     async def settle(self, conn: Connection, owned: frozenset[int]) -> None:
         """After an assignment of the needs' partitions: score the suppliers changed or
-        removed since the last one against every need now owned (see `ownership`)."""
+        removed lately against every need now owned (see `ownership`)."""
         self.owned = owned
-        ids, self.unsettled = sorted(self.unsettled), set()
+        ids, self.unsettled = sorted(self.unsettled), {}
         changed = {i: p for i in ids if (p := self.engine.supplier(i)) is not None}
         removed = [i for i in ids if i not in changed]
         try:
             await self._score_suppliers(conn, changed, removed, owned)
         except BaseException:
-            self.unsettled.update(ids)  # settled again after the next assignment
+            self._unsettle(ids)  # settled again after the next assignment
             raise
 
     async def _score_suppliers(
