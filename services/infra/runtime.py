@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.abc import ConsumerRebalanceListener
 
 from services.infra.broker import make_broker, make_producer, subscriber_options
 from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
@@ -65,9 +66,11 @@ class Runtime:
         batch_handler: BatchHandler | None = None,
         consumer: str | None = None,
         group_id: str | None = None,
+        listener: ConsumerRebalanceListener | None = None,
     ) -> None:
         """Apply `handler` to each event on `topic` (or `batch_handler` to each polled batch's
-        new events), once per event id, at least once."""
+        new events), once per event id, at least once; `listener` hears of the group's
+        rebalances."""
         apply = EventConsumer(
             pool=lambda: self.pool,
             schema=self.schema,
@@ -88,6 +91,8 @@ class Runtime:
         options = subscriber_options(
             self.settings, group_id or f"{self.settings.kafka_group_prefix}-{self.name}"
         )
+        if listener is not None:
+            options["listener"] = listener
         self.broker.subscriber(topic, **options)(handle)
 
     async def start(self) -> None:

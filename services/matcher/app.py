@@ -16,6 +16,7 @@ from services.matcher.api import router
 from services.matcher.embeddings import Embedder, Vectors
 from services.matcher.engine import MatchEngine
 from services.matcher.handlers import Matcher, MatcherMetrics
+from services.matcher.ownership import NeedPartitions
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -62,9 +63,13 @@ def _metrics(runtime: Runtime) -> MatcherMetrics:
 
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("matcher", settings)
-    engine = MatchEngine(threshold=settings.matcher_threshold, top_k=settings.matcher_top_k)
+    engine = MatchEngine(
+        threshold=settings.matcher_threshold,
+        top_k=settings.matcher_top_k,
+        partitions=settings.kafka_partitions,
+    )
     vectors = Vectors(semantic.Model(), runtime.metrics.registry, wait_s=settings.matcher_embed_wait_s)
-    matcher = Matcher(engine, _metrics(runtime), vectors)
+    matcher = Matcher(engine, _metrics(runtime), vectors, owned=frozenset())
     # Stable across restarts, so a restarted instance resumes its consumer groups instead of
     # reading the topics again; two instances on one host must be given names.
     instance = settings.matcher_instance or socket.gethostname()
@@ -76,8 +81,14 @@ def create_app(settings: Settings) -> FastAPI:
         SUPPLIERS, batch_handler=matcher.on_supplier_events, consumer=replica, group_id=f"{group}-suppliers"
     )
     runtime.consume(NEEDS, batch_handler=matcher.on_need_replica, consumer=replica, group_id=f"{group}-needs")
-    # One instance per need: the shared group splits the needs' partitions.
-    runtime.consume(NEEDS, batch_handler=matcher.on_need_events)
+
+    # One instance per need: the shared group splits the needs' partitions, and the owner of a
+    # need's partition also scores the changed suppliers against it.
+    async def settle(owned: frozenset[int]) -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await matcher.settle(conn, owned)
+
+    runtime.consume(NEEDS, batch_handler=matcher.on_need_events, listener=NeedPartitions(NEEDS, settle))
     # Embedding, the costly part, is split between the instances by partition too.
     embedder = Embedder(vectors)
     embedders = f"{settings.kafka_group_prefix}-matcher-embedder"

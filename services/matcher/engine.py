@@ -91,12 +91,13 @@ class MatchEngine:
         top_k: int = DEFAULT_TOP_K,
         this_year: int | None = None,
         approximate_from: int = APPROXIMATE_FROM,
+        partitions: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.top_k = top_k
         self.this_year = this_year or datetime.now(UTC).year
         self.suppliers = SupplierIndex(approximate_from)
-        self.needs = NeedIndex()
+        self.needs = NeedIndex(partitions)
 
     # --- keeping the index current -------------------------------------------------------
 
@@ -142,6 +143,17 @@ class MatchEngine:
 
     def need(self, need_id: str) -> NeedProfile | None:
         return self.needs.profiles.get(need_id)
+
+    def needs_owned(self, partitions: frozenset[int] | None) -> int:
+        """How many open needs lie in `partitions` (all open needs when None)."""
+        if partitions is None:
+            return len(self.needs)
+        index = self.needs
+        return int(np.count_nonzero(index.alive.view() & np.isin(index.partition.view(), sorted(partitions))))
+
+    def need_partition(self, need_id: str) -> int:
+        row = self.needs.row_of.get(need_id)
+        return 0 if row is None else int(self.needs.partition.data[row])
 
     def supplier(self, supplier_id: str) -> SupplierProfile | None:
         row = self.suppliers.row_of.get(supplier_id)
@@ -197,16 +209,22 @@ class MatchEngine:
             self.needs.cut.data[row] = score
 
     def rank_needs(
-        self, supplier: str | SupplierProfile, limit: int | None = None, *, within_top_k: bool = False
+        self,
+        supplier: str | SupplierProfile,
+        limit: int | None = None,
+        *,
+        within_top_k: bool = False,
+        partitions: frozenset[int] | None = None,
     ) -> list[Scored]:
         """Open needs a supplier matches, best first (all of them unless `limit`).
 
-        With `within_top_k`, only needs whose top K the supplier would enter (see `set_cut`).
+        With `within_top_k`, only needs whose top K the supplier would enter (see `set_cut`);
+        with `partitions`, only the needs of those partitions of the needs topic.
         """
         profile = self.supplier(supplier) if isinstance(supplier, str) else supplier
         if profile is None or not len(self.needs):
             return []
-        rows, score, cosines = self.needs.best(profile, self.threshold, within_top_k)
+        rows, score, cosines = self.needs.best(profile, self.threshold, within_top_k, partitions)
         keep = self._candidates(score, limit)
         kept = self._best(score[keep], rows[keep], self.needs.ids, limit)
         cosine_of = dict(zip(rows.tolist(), cosines.tolist(), strict=True))

@@ -4,10 +4,11 @@ Every matcher instance keeps all suppliers and all open needs in memory (its rep
 consumer groups of its own), so it can score in both directions without a remote call. The
 expensive direction, a need against every supplier, is sharded: need events also reach the
 instances through the shared group `innomatch-matcher`, and only the instance that owns the
-need's partition ranks it. A supplier change is scored by every instance against the open
-needs whose top K it could enter; the matches table decides what is news (its rows are locked
-while a batch decides), so the first instance to write a change publishes it and the others
-find nothing to do.
+need's partition ranks it. A supplier change reaches every instance, and each scores it
+against the open needs of the partitions it owns whose top K the supplier could enter (see
+`ownership`), so each pair is decided by one instance and instances add supplier
+throughput. The matches table, locked per need while a batch decides, keeps a pair decided
+twice around a rebalance from being published twice.
 
 Each handler takes a whole polled batch: it scores in memory, decides the changes on a
 `Slate` of the affected needs' top K, and writes them in a few statements. A pair's match is
@@ -48,11 +49,14 @@ from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors, key_of
 from services.matcher.engine import MatchEngine
 from services.matcher.repository import StoredMatch
-from services.matcher.scoring import NeedProfile, Scored, score_pair
+from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 from services.matcher.slate import Slate
 
 SOURCE = "/innomatch/matcher"
 SCORE_STEP = 0.05
+# How long a supplier change is kept to be settled after a rebalance of the needs' partitions:
+# longer than any matcher instance lags behind another on the suppliers' topic.
+UNSETTLED_S = 600.0
 Change = Literal["found", "updated", "withdrawn"]
 _EVENT = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn}
 
@@ -120,12 +124,21 @@ class MatcherMetrics:
 
 class Matcher:
     def __init__(
-        self, engine: MatchEngine, metrics: MatcherMetrics, vectors: Vectors, schema: str = "matcher"
+        self,
+        engine: MatchEngine,
+        metrics: MatcherMetrics,
+        vectors: Vectors,
+        schema: str = "matcher",
+        owned: frozenset[int] | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.vectors = vectors
         self.schema = schema
+        # The needs topic's partitions this instance owns (None: every need is its own),
+        # and the suppliers changed or removed since they were last assigned.
+        self.owned: frozenset[int] | None = owned
+        self.unsettled: dict[str, float] = {}  # supplier id -> when it changed (monotonic)
         # Versions held in memory, so a replayed or late event never replaces a newer one.
         self.supplier_versions: dict[str, int] = {}
         self.need_versions: dict[str, int] = {}
@@ -211,19 +224,59 @@ class Matcher:
         self._gauges()
         if not changed and not removed:
             return
+        if self.owned is not None:
+            self._unsettle([*changed, *removed])
+        await self._score_suppliers(conn, changed, removed, self.owned)
 
+    def _unsettle(self, supplier_ids: list[str]) -> None:
+        """Remember recent changes for the next assignment; those older than UNSETTLED_S are
+        settled already (every instance has handled them by then)."""
+        now = time.monotonic()
+        for supplier_id in supplier_ids:
+            self.unsettled.pop(supplier_id, None)
+            self.unsettled[supplier_id] = now
+        while self.unsettled:
+            oldest, since = next(iter(self.unsettled.items()))
+            if now - since <= UNSETTLED_S:
+                break
+            del self.unsettled[oldest]
+
+    async def settle(self, conn: Connection, owned: frozenset[int]) -> None:
+        """After an assignment of the needs' partitions: score the suppliers changed or
+        removed lately against every need now owned (see `ownership`)."""
+        self.owned = owned
+        ids, self.unsettled = sorted(self.unsettled), {}
+        changed = {i: p for i in ids if (p := self.engine.supplier(i)) is not None}
+        removed = [i for i in ids if i not in changed]
+        try:
+            await self._score_suppliers(conn, changed, removed, owned)
+        except BaseException:
+            self._unsettle(ids)  # settled again after the next assignment
+            raise
+
+    async def _score_suppliers(
+        self,
+        conn: Connection,
+        changed: dict[str, SupplierProfile],
+        removed: list[str],
+        owned: frozenset[int] | None,
+    ) -> None:
+        """Match changed suppliers and withdraw removed ones, against the needs of the owned
+        partitions (all needs when `owned` is None)."""
         started = time.perf_counter()
         offers = []
         for profile in changed.values():
-            offers += self.engine.rank_needs(profile, within_top_k=True)
+            offers += self.engine.rank_needs(profile, within_top_k=True, partitions=owned)
             await _yield()
-        self._observe("supplier", started, len(self.engine.needs) * len(changed))
+        self._observe("supplier", started, self.engine.needs_owned(owned) * len(changed))
         offered = {(s.need_id, s.supplier_id) for s in offers}
         gone = []
         for need_id, supplier_id in await repository.active_pairs_of(conn, [*changed, *removed]):
             need = self.engine.need(need_id)
             if need is None:
                 continue  # a need this instance has not heard of is judged when it has
+            if owned is not None and self.engine.need_partition(need_id) not in owned:
+                continue  # another instance's need
             if supplier_id in changed and (need_id, supplier_id) not in offered:
                 # It matched before: judge it again, whether or not it is still a hit.
                 offers.append(score_pair(need, changed[supplier_id], self.engine.threshold))

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from services.contracts.vocab import FocusArea, SupplierType
 from services.matcher import semantic
+from services.matcher.ownership import partition_of
 from services.matcher.scoring import (
     COMMON_LEVEL_SIMILARITY,
     CPV_BEST_SHARE,
@@ -738,8 +739,11 @@ class SupplierIndex(_Population):
 class NeedIndex(_Population):
     """Every open need; answers "how does this supplier score against each need?"."""
 
-    def __init__(self) -> None:
+    def __init__(self, partitions: int | None = None) -> None:
         super().__init__()
+        # The needs topic's partition of each need (0 for all when unknown): who owns it.
+        self.partitions = partitions
+        self.partition = _Grow(np.int16)
         # One entry per (need, CPV code): the CPV component aggregates over a need's codes.
         self.entry_row = _Grow(np.int32)
         self.entry_rows: dict[tuple[str, int], _Grow] = {}
@@ -762,6 +766,7 @@ class NeedIndex(_Population):
         )
         self.code_count.append(len(need.cpv))
         self.cut.append(0.0)
+        self.partition.append(partition_of(need.id, self.partitions) if self.partitions else 0)
         for code in need.cpv:
             entry = self.entry_row.n
             self.entry_row.append(row)
@@ -811,17 +816,25 @@ class NeedIndex(_Population):
         return score, self._eligible(supplier)
 
     def best(
-        self, supplier: SupplierProfile, threshold: float, within_top_k: bool
+        self,
+        supplier: SupplierProfile,
+        threshold: float,
+        within_top_k: bool,
+        partitions: frozenset[int] | None = None,
     ) -> tuple[Rows, Floats, Floats]:
         """Eligible needs whose score against `supplier` may reach `threshold` (and, with
         `within_top_k`, the need's cut), with their scores (to the last bit those of
-        `scores`). The text component, the costly one, is computed only for needs that the
-        other components plus the largest text part bring to the bar."""
+        `scores`), among the needs of `partitions` (all when None). The text component, the
+        costly one, is computed only for needs that the other components plus the largest
+        text part bring to the bar."""
         cpv, focus, kind = self._parts(supplier)
         sem, cosines = self.semantic_component(supplier.semantic, supplier.language, rows_are_needs=True)
         bar = np.maximum(self.cut.view(), threshold) if within_top_k else np.full(self.size, threshold)
         reach = cpv + focus + kind + sem + WEIGHTS["text"]
-        rows = np.flatnonzero(self._eligible(supplier) & (reach >= bar - MARGIN))
+        wanted = self._eligible(supplier) & (reach >= bar - MARGIN)
+        if partitions is not None:
+            wanted &= np.isin(self.partition.view(), sorted(partitions))
+        rows = np.flatnonzero(wanted)
         score = self._full(supplier.vector, rows, cpv, focus, kind, sem)
         if within_top_k:
             keep = score >= bar[rows] - MARGIN
@@ -829,7 +842,7 @@ class NeedIndex(_Population):
         return rows, score, cosines[rows]
 
     def rebuilt(self) -> NeedIndex:
-        fresh = NeedIndex()
+        fresh = NeedIndex(self.partitions)
         for ident in sorted(self.row_of, key=self.row_of.__getitem__):
             fresh.add(self.profiles[ident])
         return fresh

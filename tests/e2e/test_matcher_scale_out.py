@@ -163,8 +163,66 @@ async def test_each_need_is_matched_once_and_both_instances_hold_every_supplier(
                 return got.status_code == 200 and got.json()["explanation"]["trl_verdict"].startswith("TRL 9")
 
             await until(sees_trl_9)
+
+        # Needs first, suppliers after: each instance scores a changed supplier only against
+        # the needs of the partitions it owns, and every pair is still decided once.
+        scored_before = {
+            name: _count(
+                (await http.get(f"{cluster[name]}/metrics")).text,
+                "innomatch_matcher_candidates_scored_total",
+                direction="supplier",
+            )
+            for name in ("matcher-a", "matcher-b")
+        }
+        later = "zq" + secrets.token_hex(4)
+        early_needs = [await world.need(group, description=f"Laddning {later} {i}.") for i in range(12)]
+        early_ids = {n["id"] for n in early_needs}
+        for need in early_needs:
+            await until(lambda need=need: _known(http, cluster, need["id"]), timeout=30)
+        newcomers = [await world.supplier(keywords=[later], regions=["SE"]) for _ in range(3)]
+        new_ids = {s["id"] for s in newcomers}
+        for need in early_needs:
+            await until(lambda need=need: _all_matched(world, need["id"], new_ids), timeout=30)
+
+        def newcomers_found(records: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+            return [
+                b
+                for b in bodies(records)
+                if b.get("subject") in early_ids
+                and b["data"]["supplier_id"] in new_ids
+                and b["type"] == "match.found"
+            ]
+
+        found = newcomers_found(
+            await read_until(stack.kafka_bootstrap, MATCHES, lambda rs: len(newcomers_found(rs)) >= 36)
+        )
+        pairs = Counter((e["data"]["need_id"], e["data"]["supplier_id"]) for e in found)
+        assert len(pairs) == 12 * 3 and set(pairs.values()) == {1}
+        scored = {
+            name: _count(
+                (await http.get(f"{cluster[name]}/metrics")).text,
+                "innomatch_matcher_candidates_scored_total",
+                direction="supplier",
+            )
+            - scored_before[name]
+            for name in ("matcher-a", "matcher-b")
+        }
+        # Each instance scored the newcomers against its own share of the open needs only.
+        open_needs = _count(
+            (await http.get(f"{cluster['matcher-a']}/metrics")).text, "innomatch_matcher_open_needs"
+        )
+        assert all(0 < count < 3 * open_needs for count in scored.values()), (scored, open_needs)
     finally:
         await http.aclose()
+
+
+async def _known(http: httpx.AsyncClient, cluster: dict[str, str], need_id: str) -> bool:
+    """Whether both instances hold the need (so a supplier registered now meets it)."""
+    for name in ("matcher-a", "matcher-b"):
+        got = await http.get(f"{cluster[name]}/v1/needs/{need_id}/matches", headers=OPERATOR)
+        if got.status_code != 200:
+            return False
+    return True
 
 
 async def _all_matched(world: World, need_id: str, suppliers: set[str]) -> bool:

@@ -259,3 +259,23 @@ def test_a_large_population_ranks_by_meaning_near_the_need_as_the_exact_ranking_
         exact_scores = {m.supplier_id: m.score for m in exact_engine.rank_suppliers(need.id, limit=400)}
         assert all(m.score == exact_scores[m.supplier_id] for m in got)  # the scores are exact
     assert found >= 0.95 * kept
+
+
+def test_a_supplier_is_scored_against_the_needs_of_the_owned_partitions_only(
+    population: tuple,  # type: ignore[type-arg]
+) -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from services.matcher.ownership import partition_of
+
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs, partitions=3)
+    every = list(range(3))
+    for need in needs:  # the producer's partition of the need's key
+        assert partition_of(need.id, 3) == DefaultPartitioner()(need.id.encode(), every, every)
+    for supplier in suppliers[:40]:
+        everything = engine.rank_needs(supplier.id)
+        shares = [engine.rank_needs(supplier.id, partitions=frozenset({p})) for p in every]
+        assert sorted(m.need_id for share in shares for m in share) == sorted(m.need_id for m in everything)
+        for p, share in enumerate(shares):
+            assert all(engine.need_partition(m.need_id) == p for m in share)
