@@ -208,10 +208,15 @@ async def test_each_need_is_matched_once_and_both_instances_hold_every_supplier(
             for name in ("matcher-a", "matcher-b")
         }
         # Each instance scored the newcomers against its own share of the open needs only.
-        open_needs = _count(
-            (await http.get(f"{cluster['matcher-a']}/metrics")).text, "innomatch_matcher_open_needs"
+        held = re.search(
+            r"^innomatch_matcher_open_needs ([0-9.e+]+)$",
+            (await http.get(f"{cluster['matcher-a']}/metrics")).text,
+            re.MULTILINE,
         )
+        assert held is not None
+        open_needs = float(held.group(1))
         assert all(0 < count < 3 * open_needs for count in scored.values()), (scored, open_needs)
+        assert sum(scored.values()) >= 3 * open_needs, (scored, open_needs)  # every need at least once
     finally:
         await http.aclose()
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_matcher import OPERATOR, World, bearer, until
+from tests.e2e.test_matcher import world as world  # the fixture
 
 pytestmark = pytest.mark.e2e
 
