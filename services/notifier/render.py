@@ -46,13 +46,15 @@ def _number(value: float, language: Language) -> str:
     return text.replace(".", ",") if language == Language.sv else text
 
 
+def _unnamed_supplier(supplier_id: str, language: Language) -> str:
+    return f"Leverantör {supplier_id}" if language == Language.sv else f"Supplier {supplier_id}"
+
+
 def explain(view: MatchView, language: Language) -> str:
     """Why the supplier matches the need, as sentences a person can check."""
     sv = language == Language.sv
     e = view.explanation
-    supplier = view.supplier_name or (
-        f"Leverantör {view.supplier_id}" if sv else f"Supplier {view.supplier_id}"
-    )
+    supplier = view.supplier_name or _unnamed_supplier(view.supplier_id, language)
     need = view.need_title or view.need_id
     score = _number(view.score, language)
     lines = [
@@ -101,6 +103,22 @@ def alert_body(
         "summary": explain(view, language),
         "language": language.value,
     }
+
+
+def without_supplier_name(payload: dict[str, Any], supplier_id: str) -> dict[str, Any] | None:
+    """`payload` (an alert, batch or digest body) with the erased supplier's name taken out of
+    each alert about it, as if it had been rendered without the name; None if it had none."""
+    changed = False
+    for item in _alerts_of(payload):
+        supplier = item.get("supplier") or {}
+        name = supplier.get("name")
+        if supplier.get("id") != supplier_id or not name:
+            continue
+        language = Language(item.get("language", Language.sv.value))
+        supplier["name"] = None
+        item["summary"] = str(item.get("summary", "")).replace(name, _unnamed_supplier(supplier_id, language))
+        changed = True
+    return payload if changed else None
 
 
 def digest_body(

@@ -147,7 +147,7 @@ def token_for(principal: str) -> str:
     from services.infra.auth import Principal, Tokens
 
     tokens = Tokens(Settings(mode="development", operator_token=OPERATOR_TOKEN))
-    return tokens.issue(Principal.parse(principal))
+    return tokens.issue(Principal.parse(principal)).token
 
 
 # Events as the other services publish them.
