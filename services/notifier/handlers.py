@@ -48,11 +48,11 @@ class Handlers:
         principal = f"supplier:{event.subject}"
         if isinstance(event, SupplierRemoved):
             await repository.erase_recipient(conn, principal)
-            # Bodies already rendered for buyer groups lose the supplier's name.
+            # The copies of its matches and the bodies already rendered for buyer groups lose
+            # the supplier's name and the sentence quoted from its profile.
+            await repository.forget_passages(conn, event.subject)
             bodies = await repository.bodies_about_supplier(conn, event.subject)
-            scrubbed = [
-                (i, b) for i, body in bodies if (b := render.without_supplier_name(body, event.subject))
-            ]
+            scrubbed = [(i, b) for i, body in bodies if (b := render.without_supplier(body, event.subject))]
             await repository.replace_bodies(conn, scrubbed)
             return
         s = event.data

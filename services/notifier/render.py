@@ -105,19 +105,26 @@ def alert_body(
     }
 
 
-def without_supplier_name(payload: dict[str, Any], supplier_id: str) -> dict[str, Any] | None:
-    """`payload` (an alert, batch or digest body) with the erased supplier's name taken out of
-    each alert about it, as if it had been rendered without the name; None if it had none."""
+def without_supplier(payload: dict[str, Any], supplier_id: str) -> dict[str, Any] | None:
+    """`payload` (an alert, batch or digest body) with the erased supplier's data taken out of
+    each alert about it: its name (as if rendered without it) and the quoted sentence of its
+    profile (`closest_passage`). None if there was nothing to take."""
     changed = False
     for item in _alerts_of(payload):
         supplier = item.get("supplier") or {}
-        name = supplier.get("name")
-        if supplier.get("id") != supplier_id or not name:
+        if supplier.get("id") != supplier_id:
             continue
-        language = Language(item.get("language", Language.sv.value))
-        supplier["name"] = None
-        item["summary"] = str(item.get("summary", "")).replace(name, _unnamed_supplier(supplier_id, language))
-        changed = True
+        explanation = item.get("explanation") or {}
+        if explanation.get("closest_passage") is not None:
+            explanation["closest_passage"] = None
+            changed = True
+        name = supplier.get("name")
+        if name:
+            language = Language(item.get("language", Language.sv.value))
+            supplier["name"] = None
+            unnamed = _unnamed_supplier(supplier_id, language)
+            item["summary"] = str(item.get("summary", "")).replace(name, unnamed)
+            changed = True
     return payload if changed else None
 
 

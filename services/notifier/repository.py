@@ -125,6 +125,16 @@ async def erase_recipient(conn: Connection, principal: str) -> None:
     await conn.execute("DELETE FROM notifier.deliveries WHERE principal = $1", principal)
 
 
+async def forget_passages(conn: Connection, supplier_id: str) -> None:
+    """Erasure: the explanations of the supplier's matches lose the sentence quoted from its
+    profile."""
+    await conn.execute(
+        "UPDATE notifier.matches SET explanation = explanation - 'closest_passage' "
+        "WHERE supplier_id = $1 AND explanation ? 'closest_passage'",
+        supplier_id,
+    )
+
+
 async def bodies_about_supplier(conn: Connection, supplier_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The stored bodies (alerts, batches, digests) that render a match of the supplier, locked."""
     rows = await conn.fetch(
