@@ -10,15 +10,36 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
+from services.contracts.topics import SUPPLIERS
 from services.infra.consumer import DeadLetters, bind_message_context, raw_records
-from services.infra.logs import broker_logger
+from services.infra.logs import broker_logger, get_logger
 from services.infra.metrics import Metrics
 from services.infra.settings import Settings
+
+log = get_logger(__name__)
+
+_DAY_MS = 86_400_000
+
+# Topic configurations Innomatch sets. The suppliers topic carries personal data (names,
+# e-mail addresses, webhook secrets): it is compacted, an erased supplier's key ends with a
+# tombstone, and every record becomes eligible for compaction within 7 days
+# (max.compaction.lag.ms; segments roll daily so the active one is not where data waits).
+# The tombstone itself is dropped a day after compaction (delete.retention.ms). A live
+# supplier's latest record stays, so a consumer can still rebuild its view from the topic.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    SUPPLIERS: {
+        "cleanup.policy": "compact",
+        "max.compaction.lag.ms": str(7 * _DAY_MS),
+        "segment.ms": str(_DAY_MS),
+        "delete.retention.ms": str(_DAY_MS),
+    },
+}
 
 
 class _Broker(KafkaBroker):
@@ -87,7 +108,8 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
 
 
 async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> list[str]:
-    """Create the topics that do not exist yet; return those created."""
+    """Create the topics that do not exist yet, with their `TOPIC_CONFIGS`, and set those
+    configurations on topics that exist with others; return the topics created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="innomatch-admin")
     await admin.start()
     try:
@@ -96,8 +118,51 @@ async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) 
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    [
+                        NewTopic(
+                            t,
+                            num_partitions=partitions,
+                            replication_factor=1,
+                            topic_configs=TOPIC_CONFIGS.get(t, {}),
+                        )
+                        for t in missing
+                    ]
                 )
+        for topic in topics:
+            if topic in existing and topic in TOPIC_CONFIGS:
+                await _configure(admin, topic, TOPIC_CONFIGS[topic])
         return missing
     finally:
         await admin.close()
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, topic: str, names: Sequence[str]) -> dict[str, str]:
+    """The current values of the named configurations of `topic`."""
+    # All of them, filtered here: tansu drops the connection when asked for named ones.
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    found: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            for entry in resource[4]:  # (name, value, read_only, source, sensitive, synonyms)
+                if entry[0] in names:
+                    found[entry[0]] = entry[1]
+    return found
+
+
+async def _configure(admin: AIOKafkaAdminClient, topic: str, wanted: dict[str, str]) -> None:
+    """Set `wanted` on an existing topic where it differs. A broker that cannot alter
+    configurations (tansu) keeps what the topic was created with; that is logged."""
+    try:
+        current = await topic_configs(admin, topic, list(wanted))
+        if all(current.get(k) == v for k, v in wanted.items()):
+            return
+        # AlterConfigs (not the incremental API, which aiokafka lacks) sets the topic's whole
+        # override set, so every configuration Innomatch manages is in `wanted`.
+        responses = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, wanted)])
+        errors = [r for response in responses for r in response.resources if r[0] != 0]
+        if errors:
+            log.warning("topic_config_not_set", topic=topic, error=str(errors[0][1]), code=errors[0][0])
+            return
+        log.info("topic_configured", topic=topic, configs=wanted)
+    except KafkaError as exc:
+        log.warning("topic_config_not_set", topic=topic, error=str(exc) or type(exc).__name__)

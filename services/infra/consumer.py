@@ -1,10 +1,16 @@
 """Consuming events: per-message log context, the dead-letter topic, and the idempotent
 batch handler every service uses.
 
-Flow of one poll: FastStream hands `EventConsumer` a batch of records. Each record is parsed
-into a contracts event; one that cannot be parsed goes to `<topic>.dlq` at once. The rest are
-applied in one transaction, with their ids recorded in the inbox, so a redelivered event
-changes nothing. Offsets are committed only after all of this.
+Flow of one poll: FastStream hands `EventConsumer` a batch of records. A record with a null
+value is a tombstone of a compacted topic, not an event, and is skipped. Each other record is
+parsed into a contracts event; one that cannot be parsed goes to `<topic>.dlq` at once. The
+rest are applied in one transaction, with their ids recorded in the inbox, so a redelivered
+event changes nothing. Offsets are committed only after all of this.
+
+Erasure: a `supplier.removed` event marks `supplier:<id>` erased in the consuming service's
+schema in the same transaction, before the handler runs (`services/infra/erasure.py`), so
+every service that consumes the suppliers topic refuses the supplier's token and can refuse
+its data from then on.
 
 Two kinds of failure are told apart (`services/infra/faults.py`):
 - A transient fault (the database or broker away, a timeout, a serialization failure or a
@@ -36,6 +42,7 @@ from pydantic import ValidationError
 
 from services.contracts.events import CloudEvent, parse_event
 from services.contracts.topics import dlq
+from services.infra import erasure
 from services.infra.db import Connection
 from services.infra.faults import DATABASE_UNAVAILABLE, Stalls, transient_reason
 from services.infra.inbox import first_deliveries
@@ -229,6 +236,10 @@ class EventConsumer:
     async def __call__(self, records: Sequence[Record]) -> None:
         parsed: list[tuple[Record, CloudEvent[Any]]] = []
         for record in records:
+            if record.value is None:  # a tombstone: the key's earlier records are to go
+                m = self.metrics
+                m.events_consumed.labels(m.service, self.topic, "tombstone", "skipped").inc()
+                continue
             try:
                 parsed.append((record, self.parse(record.value or b"")))
             except PoisonMessage as exc:
@@ -300,6 +311,7 @@ class EventConsumer:
                     outcomes.append((event.type, "processed"))
                 else:
                     outcomes.append((event.type, "duplicate"))
+            await erasure.record_removals(conn, self.schema, new)
             if self.batch_handler is not None:
                 if new:
                     await self.batch_handler(conn, new)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.infra.auth import Tokens
 from services.infra.body_limit import BodyLimit
+from services.infra.erasure import ErasedPrincipals
 from services.infra.errors import InnomatchError, error_body
 from services.infra.metrics import Metrics
 from services.infra.runtime import Runtime
@@ -140,6 +141,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.tokens = Tokens(runtime.settings)
+    app.state.erased_principals = ErasedPrincipals(lambda: runtime.pool, runtime.schema)
     app.add_exception_handler(InnomatchError, _innomatch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,5 +1,6 @@
 """What one service process runs besides HTTP: the database pool, the broker with its
-consumers, the outbox relay and the consumer-lag watcher. One `Runtime` per process."""
+consumers, the outbox relay, the consumer-lag watcher and the inbox pruner. One `Runtime` per
+process."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.infra.broker import make_broker, make_producer, subscriber_options
 from services.infra.consumer import BatchHandler, EventConsumer, EventHandler
 from services.infra.db import create_pool
 from services.infra.faults import Stalls
+from services.infra.inbox import PRUNE_BATCH, prune
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
 from services.infra.outbox import OutboxRelay
@@ -114,7 +116,11 @@ class Runtime:
             batch_size=self.settings.outbox_batch_size,
             poll_interval_s=self.settings.outbox_poll_interval_s,
         )
-        self._tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._watch_lag())]
+        self._tasks = [
+            asyncio.create_task(relay.run()),
+            asyncio.create_task(self._watch_lag()),
+            asyncio.create_task(self._prune_inbox()),
+        ]
         self._tasks += [asyncio.create_task(task()) for task in self.background]
         log.info("runtime_started", consumers=len(self.broker.subscribers))
 
@@ -156,6 +162,28 @@ class Runtime:
         ready = all(checks.values())
         self.metrics.ready.labels(self.name).set(1 if ready else 0)
         return Readiness(ready, checks, reasons)
+
+    async def prune_inbox(self) -> int:
+        """Delete the inbox ids older than the retention; return how many."""
+        older_than_s = self.settings.inbox_retention_days * 86400
+        total = 0
+        while True:
+            async with self.pool.acquire() as conn:
+                deleted = await prune(conn, self.schema, older_than_s)
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
+
+    async def _prune_inbox(self) -> None:
+        """Prune at start and then every INNOMATCH_INBOX_PRUNE_INTERVAL_S; replicas may run it
+        at the same time, since each delete only takes what is there."""
+        while True:
+            try:
+                if deleted := await self.prune_inbox():
+                    log.info("inbox_pruned", deleted=deleted)
+            except Exception as exc:  # the database is away: try at the next interval
+                log.warning("inbox_prune_failed", error=str(exc))
+            await asyncio.sleep(self.settings.inbox_prune_interval_s)
 
     async def _watch_lag(self) -> None:
         while True:

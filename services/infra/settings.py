@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://postgres@localhost:5432/innomatch"
     operator_token: SecretStr | None = None
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    # Supplier and buyer-group tokens expire this long after they are issued; the holder
+    # gets a fresh one from the token endpoint while its token is still valid.
+    token_ttl_days: float = Field(default=90.0, gt=0, le=3650)
     smtp_url: str | None = None
     webhook_allow_private: bool = False
 
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     lag_poll_interval_s: float = Field(default=5.0, gt=0)
+    # Processed-event ids are kept this long (redeliveries come within minutes; a consumer
+    # group reset reads older events again, which the handlers' version checks absorb).
+    inbox_retention_days: float = Field(default=14.0, gt=0)
+    inbox_prune_interval_s: float = Field(default=3600.0, gt=0)
     # Registrations a client address may make per minute; 0 turns the limit off.
     registration_rate_per_minute: int = Field(default=30, ge=0)
 

@@ -35,7 +35,7 @@ from services.contracts.nuts import normalize_nuts
 from services.contracts.topics import BUYER_GROUPS, NEEDS
 from services.contracts.vocab import FocusArea, NeedStatus, Procedure
 from services.infra import outbox
-from services.infra.auth import OperatorDep, Principal, PrincipalDep, Tokens
+from services.infra.auth import OperatorDep, Principal, PrincipalDep, TokenOut, Tokens, authenticate
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
 from services.infra.etags import IfMatch, check_if_match, etag
@@ -87,8 +87,7 @@ async def _optional_principal(
 ) -> Principal | None:
     if credentials is None:
         return None
-    tokens: Tokens = request.app.state.tokens
-    return tokens.verify(credentials.credentials)
+    return await authenticate(request, credentials.credentials)
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
@@ -234,10 +233,35 @@ async def create_group(
         assert stored is not None
         await _publish_group(conn, runtime, stored, group_events.BuyerGroupCreated)
     tokens: Tokens = request.app.state.tokens
-    token = tokens.issue(Principal("buyer_group", group_id))
+    issued = tokens.issue(Principal("buyer_group", group_id))
     response.headers["ETag"] = etag(stored.version)
     response.headers["Location"] = f"/v1/buyer-groups/{group_id}"
-    return BuyerGroupCreated(**_group_out(stored).model_dump(), token=token)
+    return BuyerGroupCreated(
+        **_group_out(stored).model_dump(), token=issued.token, token_expires_at=issued.expires_at
+    )
+
+
+@router.post(
+    "/buyer-groups/{group_id}/token",
+    tags=["buyer groups"],
+    summary="A fresh token for a buyer group",
+    description=(
+        "For the group, with its token while that is still valid, or for an operator (a group "
+        "that lost its token asks an operator). The token lives INNOMATCH_TOKEN_TTL_DAYS; "
+        "earlier tokens stay valid until they expire."
+    ),
+    responses=error_responses(401, 403, 404),
+)
+async def refresh_group_token(
+    group_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, request: Request
+) -> TokenOut:
+    ident = _authorize_group(principal, group_id)
+    async with runtime.pool.acquire() as conn:
+        group = await repository.get_group(conn, ident)
+    if group is None:
+        raise NotFound(f"no buyer group {ident}")
+    tokens: Tokens = request.app.state.tokens
+    return TokenOut.of(tokens.issue(Principal("buyer_group", ident)))
 
 
 @router.get(

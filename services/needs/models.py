@@ -141,6 +141,9 @@ class BuyerGroupOut(BaseModel):
 
 class BuyerGroupCreated(BuyerGroupOut):
     token: str = Field(description="Bearer token for this buyer group; shown once, keep it safe.")
+    token_expires_at: datetime = Field(
+        description="When the token stops working; POST /v1/buyer-groups/{id}/token gives a fresh one."
+    )
 
 
 class NeedFields(BaseModel):

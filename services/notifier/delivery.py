@@ -162,6 +162,7 @@ class DeliveryWorker:
         recipient and channel become one batch send (see `policy.plan_sends`)."""
         token = uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
+            await repository.lock_rendering(conn, exclusive=False)
             due = list(
                 await conn.fetch(
                     f"SELECT {_DUE_COLUMNS} FROM notifier.deliveries WHERE state = 'queued' "

@@ -60,6 +60,7 @@ async def _make(
 ) -> Made | None:
     ident = digest_id(principal, channel, period)
     async with pool.acquire() as conn, conn.transaction():
+        await repository.lock_rendering(conn, exclusive=False)
         if await conn.fetchval("SELECT 1 FROM notifier.digests WHERE id = $1", ident):
             return None
         rows = await conn.fetch(

@@ -21,10 +21,13 @@ from services.contracts.events import (
     alert_id,
 )
 from services.contracts.vocab import AlertMode, supplier_types
+from services.infra import erasure
 from services.infra.db import Connection
-from services.notifier import policy, repository
+from services.notifier import policy, render, repository
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.repository import MatchRow, NeedRow, NewDelivery
+
+SCHEMA = "notifier"
 
 
 @dataclass
@@ -33,6 +36,10 @@ class Handlers:
     smtp: bool  # e-mail is a channel only when an SMTP server is configured
 
     async def on_supplier_events(self, conn: Connection, events: list[SupplierEvent]) -> None:
+        # The consumer has marked removed suppliers erased (erased_principals) in this
+        # transaction: from here on their replayed or late events are refused.
+        if any(isinstance(e, SupplierRemoved) for e in events):
+            await repository.lock_rendering(conn, exclusive=True)
         await repository.lock_recipients(conn, [f"supplier:{e.subject}" for e in events], exclusive=True)
         for event in events:
             await self._apply_supplier(conn, event)
@@ -41,6 +48,12 @@ class Handlers:
         principal = f"supplier:{event.subject}"
         if isinstance(event, SupplierRemoved):
             await repository.erase_recipient(conn, principal)
+            # The copies of its matches and the bodies already rendered for buyer groups lose
+            # the supplier's name and the sentence quoted from its profile.
+            await repository.forget_passages(conn, event.subject)
+            bodies = await repository.bodies_about_supplier(conn, event.subject)
+            scrubbed = [(i, b) for i, body in bodies if (b := render.without_supplier(body, event.subject))]
+            await repository.replace_bodies(conn, scrubbed)
             return
         s = event.data
         types = sorted(supplier_types(s.size, s.company_type, s.founded_year, datetime.now(UTC).year))
@@ -115,6 +128,11 @@ class Handlers:
     async def _fan_out(self, conn: Connection, matches: list[MatchRow]) -> None:
         """Threads and deliveries for the matches' recipients; once per transaction, since it
         takes the recipients' locks (after the caller's need locks)."""
+        # A late match of an erased supplier alerts no one: the supplier is gone.
+        erased = await erasure.erased_among(conn, SCHEMA, [f"supplier:{m.supplier_id}" for m in matches])
+        matches = [m for m in matches if f"supplier:{m.supplier_id}" not in erased]
+        if not matches:
+            return
         known_needs = await repository.needs(conn, [m.need_id for m in matches])
         plan = [(m, _principals(m, known_needs.get(m.need_id))) for m in matches]
         everyone = sorted({p for _, ps in plan for p in ps})

@@ -46,13 +46,15 @@ def _number(value: float, language: Language) -> str:
     return text.replace(".", ",") if language == Language.sv else text
 
 
+def _unnamed_supplier(supplier_id: str, language: Language) -> str:
+    return f"Leverantör {supplier_id}" if language == Language.sv else f"Supplier {supplier_id}"
+
+
 def explain(view: MatchView, language: Language) -> str:
     """Why the supplier matches the need, as sentences a person can check."""
     sv = language == Language.sv
     e = view.explanation
-    supplier = view.supplier_name or (
-        f"Leverantör {view.supplier_id}" if sv else f"Supplier {view.supplier_id}"
-    )
+    supplier = view.supplier_name or _unnamed_supplier(view.supplier_id, language)
     need = view.need_title or view.need_id
     score = _number(view.score, language)
     lines = [
@@ -101,6 +103,29 @@ def alert_body(
         "summary": explain(view, language),
         "language": language.value,
     }
+
+
+def without_supplier(payload: dict[str, Any], supplier_id: str) -> dict[str, Any] | None:
+    """`payload` (an alert, batch or digest body) with the erased supplier's data taken out of
+    each alert about it: its name (as if rendered without it) and the quoted sentence of its
+    profile (`closest_passage`). None if there was nothing to take."""
+    changed = False
+    for item in _alerts_of(payload):
+        supplier = item.get("supplier") or {}
+        if supplier.get("id") != supplier_id:
+            continue
+        explanation = item.get("explanation") or {}
+        if explanation.get("closest_passage") is not None:
+            explanation["closest_passage"] = None
+            changed = True
+        name = supplier.get("name")
+        if name:
+            language = Language(item.get("language", Language.sv.value))
+            supplier["name"] = None
+            unnamed = _unnamed_supplier(supplier_id, language)
+            item["summary"] = str(item.get("summary", "")).replace(name, unnamed)
+            changed = True
+    return payload if changed else None
 
 
 def digest_body(

@@ -31,6 +31,17 @@ async def wake_worker(conn: Connection) -> None:
 # each set in one statement in key order: one total order, so no deadlock cycle.
 _NEED_LOCKS = 0x1A7E_0041
 _RECIPIENT_LOCKS = 0x1A7E_0042
+# Rendering names into bodies versus erasing them: a transaction that renders bodies (a claim
+# of the delivery worker, a digest) holds this lock shared from its start, and a supplier
+# erasure takes it exclusively before any other lock. So a body rendered with a supplier's
+# name is committed before the erasure scrubs stored bodies, or rendered after it without
+# the name; never in between.
+_RENDERING_LOCK = 0x1A7E_0043
+
+
+async def lock_rendering(conn: Connection, *, exclusive: bool) -> None:
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await conn.execute(f"SELECT {fn}($1)", _RENDERING_LOCK)
 
 
 async def lock_needs(conn: Connection, need_ids: Sequence[str], *, exclusive: bool) -> None:
@@ -65,10 +76,13 @@ async def upsert_recipient(
     name: str,
     supplier_types: Sequence[str] = (),
 ) -> bool:
-    """Store the newer settings; False when an older or equal version was replayed."""
+    """Store the newer settings; False when an older or equal version was replayed, or when
+    the principal was erased (its late or replayed events never bring its data back)."""
     row = await conn.fetchrow(
         "INSERT INTO notifier.recipients (principal, kind, version, alerts, name, supplier_types) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT (principal) DO UPDATE SET "
+        "SELECT $1, $2, $3, $4::jsonb, $5, $6 WHERE NOT EXISTS "
+        "(SELECT 1 FROM notifier.erased_principals e WHERE e.principal = $1) "
+        "ON CONFLICT (principal) DO UPDATE SET "
         "version = EXCLUDED.version, alerts = EXCLUDED.alerts, name = EXCLUDED.name, "
         "supplier_types = EXCLUDED.supplier_types, updated_at = now() "
         "WHERE notifier.recipients.version < EXCLUDED.version RETURNING principal",
@@ -104,10 +118,41 @@ async def recipients(conn: Connection, principals: Sequence[str]) -> dict[str, R
 
 
 async def erase_recipient(conn: Connection, principal: str) -> None:
-    """Forget a removed recipient: settings, inbox and whatever was still to be sent."""
+    """Forget a removed recipient: settings (with the webhook secret), inbox and whatever was
+    still to be sent. The marker in `erased_principals` (written by the consumer) stays."""
     await conn.execute("DELETE FROM notifier.recipients WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.alerts WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.deliveries WHERE principal = $1", principal)
+
+
+async def forget_passages(conn: Connection, supplier_id: str) -> None:
+    """Erasure: the explanations of the supplier's matches lose the sentence quoted from its
+    profile."""
+    await conn.execute(
+        "UPDATE notifier.matches SET explanation = explanation - 'closest_passage' "
+        "WHERE supplier_id = $1 AND explanation ? 'closest_passage'",
+        supplier_id,
+    )
+
+
+async def bodies_about_supplier(conn: Connection, supplier_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The stored bodies (alerts, batches, digests) that render a match of the supplier, locked."""
+    rows = await conn.fetch(
+        "WITH about AS (SELECT id, carried_by FROM notifier.deliveries WHERE match_id IN "
+        "(SELECT id FROM notifier.matches WHERE supplier_id = $1)) "
+        "SELECT id, payload::text AS payload FROM notifier.deliveries WHERE payload IS NOT NULL "
+        "AND (id IN (SELECT id FROM about) OR id IN (SELECT carried_by FROM about)) "
+        "ORDER BY id FOR UPDATE",
+        supplier_id,
+    )
+    return [(r["id"], payload_of(r["payload"])) for r in rows]
+
+
+async def replace_bodies(conn: Connection, bodies: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    await conn.executemany(
+        "UPDATE notifier.deliveries SET payload = $2::jsonb WHERE id = $1",
+        [(ident, json.dumps(body)) for ident, body in bodies],
+    )
 
 
 async def disable_webhook(conn: Connection, principal: str, url: str) -> None:

@@ -44,8 +44,11 @@ class Read:
 
 
 def parse_records(records: Sequence[tuple[str, bytes | None]], into: Read) -> None:
-    """Parse (topic, value) records into events; count the ones that are not events."""
+    """Parse (topic, value) records into events; count the ones that are not events.
+    Tombstones (null values) of the compacted suppliers topic are neither."""
     for topic, value in records:
+        if value is None:
+            continue
         try:
             into.events.append((topic, parse_event(topic, value or b"")))
         except (ValidationError, ValueError):

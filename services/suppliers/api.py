@@ -24,8 +24,8 @@ from services.contracts.events import (
     new_event,
 )
 from services.contracts.topics import SUPPLIERS
-from services.infra import outbox
-from services.infra.auth import Principal, PrincipalDep, Tokens
+from services.infra import erasure, outbox
+from services.infra.auth import Principal, PrincipalDep, TokenOut, Tokens
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
 from services.infra.etags import IfMatch, check_if_match, etag
@@ -111,10 +111,12 @@ async def register(
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"a supplier with org_number {state.org_number} is already registered") from exc
     tokens: Tokens = request.app.state.tokens
-    token = tokens.issue(Principal("supplier", state.id))
+    issued = tokens.issue(Principal("supplier", state.id))
     response.headers["ETag"] = etag(state.version)
     response.headers["Location"] = f"/v1/suppliers/{state.id}"
-    return SupplierCreated(**to_out(state).model_dump(), token=token)
+    return SupplierCreated(
+        **to_out(state).model_dump(), token=issued.token, token_expires_at=issued.expires_at
+    )
 
 
 @router.get(
@@ -176,7 +178,9 @@ async def patch_supplier(
     summary="Remove a supplier and erase its data",
     description=(
         "Erases the profile (contact, description, free text) and the org_number; only the id, "
-        "the last version and the time of removal remain. Publishes supplier.removed."
+        "the last version and the time of removal remain. Publishes supplier.removed, then a "
+        "tombstone for the supplier's key, so that compaction drops its earlier events. The "
+        "supplier's tokens stop working in every service."
     ),
     responses=error_responses(401, 403, 404, 412),
 )
@@ -190,7 +194,32 @@ async def delete_supplier(
         await repository.remove(conn, removed)
         event = new_event(SupplierRemoved, source=SOURCE, subject=ident, data=removed)
         await outbox.append(conn, runtime.schema, SUPPLIERS, event)
+        await outbox.append_tombstone(conn, runtime.schema, SUPPLIERS, ident, event.id)
+        await erasure.record(conn, runtime.schema, [erasure.supplier(ident)])
     return Response(status_code=204)
+
+
+@router.post(
+    "/suppliers/{supplier_id}/token",
+    response_model=TokenOut,
+    summary="A fresh token for a supplier",
+    description=(
+        "For the supplier, with its token while that is still valid, or for an operator (a "
+        "supplier that lost its token asks an operator). The token lives "
+        "INNOMATCH_TOKEN_TTL_DAYS; earlier tokens stay valid until they expire."
+    ),
+    responses=error_responses(401, 403, 404),
+)
+async def refresh_token(
+    supplier_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, request: Request
+) -> TokenOut:
+    ident = _authorize(principal, supplier_id)
+    async with runtime.pool.acquire() as conn:
+        state = await repository.get(conn, ident)
+    if state is None:
+        raise NotFound(f"no supplier {supplier_id}")
+    tokens: Tokens = request.app.state.tokens
+    return TokenOut.of(tokens.issue(Principal("supplier", ident)))
 
 
 @router.get(

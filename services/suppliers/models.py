@@ -129,6 +129,9 @@ class SupplierOut(BaseModel):
 
 class SupplierCreated(SupplierOut):
     token: str = Field(description="Bearer token for this supplier; shown once, keep it safe.")
+    token_expires_at: datetime = Field(
+        description="When the token stops working; POST /v1/suppliers/{id}/token gives a fresh one."
+    )
 
 
 class CpvHit(BaseModel):

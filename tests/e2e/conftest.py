@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -21,18 +22,23 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def services(stack: Stack) -> Iterator[dict[str, str]]:
-    env = {**os.environ, **stack.env()}
-    ports = {s: free_port() for s in SERVICES}
+    with serve(stack, SERVICES) as urls:
+        yield urls
+
+
+@contextmanager
+def serve(stack: Stack, names: Sequence[str], **env_overrides: str) -> Iterator[dict[str, str]]:
+    """Run `names` as processes (`innomatch serve`) until they are ready; yield their URLs."""
+    env = {**os.environ, **stack.env(), **env_overrides}
+    ports = {s: free_port() for s in names}
     for service, port in ports.items():
         env[f"INNOMATCH_{service.upper()}_PORT"] = str(port)
-    procs = {
-        s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s], env=env) for s in SERVICES
-    }
+    procs = {s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s], env=env) for s in names}
     urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
     try:
         # Generous: on a loaded machine the matcher's start (reference statistics) is slow.
         deadline = time.monotonic() + 120
-        pending = set(SERVICES)
+        pending = set(names)
         while pending:
             assert time.monotonic() < deadline, f"not ready within 120 s: {pending}"
             for s in list(pending):

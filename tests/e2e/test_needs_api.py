@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -106,7 +107,7 @@ async def test_a_buyer_group_gets_a_token_once_and_never_shows_its_secret(http: 
     url = f"/v1/buyer-groups/{group['id']}"
     got = await http.get(url, headers=bearer(group["token"]))
     assert got.status_code == 200 and got.headers["ETag"] == 'W/"1"'
-    assert got.json() == {k: v for k, v in group.items() if k != "token"}
+    assert got.json() == {k: v for k, v in group.items() if k not in ("token", "token_expires_at")}
     assert (await http.get(url, headers=OPERATOR)).status_code == 200
     other = await new_group(http)
     assert (await http.get(url)).status_code == 401
@@ -538,3 +539,23 @@ async def test_the_openapi_document_has_examples(http: httpx.AsyncClient) -> Non
     assert {"401", "403", "404", "422"} <= set(post["responses"])
     patch = spec["paths"]["/v1/needs/{need_id}"]["patch"]
     assert patch["responses"]["409"]["content"]["application/json"]["example"]["error"]["code"] == "conflict"
+
+
+async def test_a_buyer_groups_token_expires_and_is_refreshed_by_the_group_or_an_operator(
+    http: httpx.AsyncClient,
+) -> None:
+    group = await new_group(http)
+    expires = datetime.fromisoformat(group["token_expires_at"])
+    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90, seconds=2)
+    url = f"/v1/buyer-groups/{group['id']}/token"
+    fresh = await http.post(url, headers=bearer(group["token"]))
+    assert fresh.status_code == 200, fresh.text
+    assert set(fresh.json()) == {"token", "expires_at"}
+    got = await http.get(f"/v1/buyer-groups/{group['id']}", headers=bearer(fresh.json()["token"]))
+    assert got.status_code == 200
+    assert (await http.post(url, headers=OPERATOR)).status_code == 200
+    other = await new_group(http)
+    assert (await http.post(url, headers=bearer(other["token"]))).status_code == 403
+    assert (await http.post(url)).status_code == 401
+    missing = f"/v1/buyer-groups/{uuid.uuid4()}/token"
+    assert (await http.post(missing, headers=OPERATOR)).status_code == 404

@@ -38,6 +38,9 @@ from services.contracts.events import (
     NeedState,
     SharedCpv,
     SupplierRegistered,
+    SupplierRemoved,
+    SupplierRemovedState,
+    SupplierUpdated,
     alert_id,
     match_id,
     new_event,
@@ -147,7 +150,7 @@ def token_for(principal: str) -> str:
     from services.infra.auth import Principal, Tokens
 
     tokens = Tokens(Settings(mode="development", operator_token=OPERATOR_TOKEN))
-    return tokens.issue(Principal.parse(principal))
+    return tokens.issue(Principal.parse(principal)).token
 
 
 # Events as the other services publish them.
@@ -675,3 +678,78 @@ async def test_a_title_with_a_line_break_cannot_add_a_mail_header(
     msg = (await eventually(lambda: smtp.to(address), timeout=30))[0]
     assert msg["Subject"] == "New match: Laddning Bcc: everyone@example.se"
     assert msg["Bcc"] is None
+
+
+async def test_an_erased_supplier_stays_erased_and_leaves_no_name_in_the_groups_bodies(
+    stack: Stack, notifier: Notifier, receiver: WebhookReceiver
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    group = group_event(hook(receiver))
+    need = need_event(group.data.id)  # type: ignore[attr-defined]
+    registered = supplier_event(hook(receiver), name=f"Raderas {marker} AB")
+    sid = registered.data.id
+    principal = f"supplier:{sid}"
+    await publish(stack, group, need, registered)
+    await known(stack, [f"buyer_group:{group.data.id}", principal], need.data.id)  # type: ignore[attr-defined]
+    await publish(stack, match_event(need.data.id, sid, 0.9))
+    # The group's alert went out with the supplier's name, and its body is stored.
+    await eventually(
+        lambda: any(a.body.get("recipient") != principal for a in receiver.accepted()), timeout=30
+    )
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+
+        async def bodies_naming_it() -> int:
+            n: int = await conn.fetchval(
+                "SELECT count(*) FROM notifier.deliveries WHERE payload::text LIKE $1", f"%{marker}%"
+            )
+            return n
+
+        assert await bodies_naming_it() >= 1
+        assert (await inbox_status(notifier, principal)) == 200
+
+        removed = new_event(
+            SupplierRemoved,
+            source="/tests",
+            subject=sid,
+            data=SupplierRemovedState(id=sid, version=2, removed_at=datetime.now(UTC)),
+        )
+        await publish(stack, removed)
+        await eventually(lambda: _gone(conn, principal), timeout=30)
+        assert await bodies_naming_it() == 0
+        assert (await inbox_status(notifier, principal)) == 401
+
+        # A replay of its registration and a late update reach the notifier after the removal.
+        late = new_event(
+            SupplierUpdated,
+            source="/tests",
+            data=registered.data.model_copy(update={"version": 3, "name": f"Tillbaka {marker} AB"}),
+        )
+        await publish(stack, registered, late)
+
+        async def consumed() -> bool:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM notifier.inbox WHERE event_id = ANY($1::text[])",
+                [late.id, registered.id],
+            )
+            return bool(n == 2)
+
+        await eventually(consumed, timeout=30)
+        assert not await conn.fetchval("SELECT 1 FROM notifier.recipients WHERE principal = $1", principal)
+        assert await bodies_naming_it() == 0
+    finally:
+        await conn.close()
+
+
+async def _gone(conn: asyncpg.Connection, principal: str) -> bool:
+    erased = await conn.fetchval("SELECT 1 FROM notifier.erased_principals WHERE principal = $1", principal)
+    kept = await conn.fetchval("SELECT 1 FROM notifier.recipients WHERE principal = $1", principal)
+    return bool(erased and not kept)
+
+
+async def inbox_status(notifier: Notifier, principal: str) -> int:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(
+            f"{notifier.url}/v1/inbox", headers={"Authorization": f"Bearer {token_for(principal)}"}
+        )
+    return r.status_code

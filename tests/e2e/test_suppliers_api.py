@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ import pytest
 
 from services.contracts.topics import SUPPLIERS
 from tests.conftest import OPERATOR_TOKEN, Stack
+from tests.e2e.conftest import serve
 from tests.factories import registration
 from tests.kafka_helpers import bodies, eventually, read_until
 
@@ -68,7 +71,7 @@ async def test_a_registration_returns_the_profile_an_etag_and_one_event(
     assert supplier["version"] == 1 and supplier["token"]
     got = await http.get(f"/v1/suppliers/{supplier['id']}", headers=bearer(supplier["token"]))
     assert got.headers["ETag"] == 'W/"1"'
-    assert got.json() == {k: v for k, v in supplier.items() if k != "token"}
+    assert got.json() == {k: v for k, v in supplier.items() if k not in ("token", "token_expires_at")}
 
     events = await events_of(stack, supplier["id"], bool)
     await asyncio.sleep(0.5)  # a second copy, if any, would have arrived by now
@@ -247,8 +250,9 @@ async def test_delete_erases_personal_data_and_publishes_a_removal(
     supplier = created.json()
     url, auth = f"/v1/suppliers/{supplier['id']}", bearer(supplier["token"])
     assert (await http.delete(url, headers=auth)).status_code == 204
-    assert (await http.get(url, headers=auth)).status_code == 404
-    assert (await http.patch(url, json={"name": "x"}, headers=auth)).status_code == 404
+    assert (await http.get(url, headers=auth)).status_code == 401  # its token died with it
+    assert (await http.patch(url, json={"name": "x"}, headers=auth)).status_code == 401
+    assert (await http.get(url, headers=OPERATOR)).status_code == 404
     assert (await http.delete(url, headers=OPERATOR)).status_code == 404
 
     def removed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -324,3 +328,85 @@ async def test_the_openapi_document_has_examples(http: httpx.AsyncClient) -> Non
     assert {"409", "413", "422", "429"} <= set(post["responses"])
     patch = spec["paths"]["/v1/suppliers/{supplier_id}"]["patch"]
     assert patch["responses"]["412"]["content"]["application/json"]["example"]["error"]["code"]
+
+
+async def test_a_token_lives_90_days_and_its_holder_or_an_operator_gets_a_fresh_one(
+    http: httpx.AsyncClient,
+) -> None:
+    supplier = await register(http)
+    expires = datetime.fromisoformat(supplier["token_expires_at"])
+    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90, seconds=2)
+    url = f"/v1/suppliers/{supplier['id']}/token"
+    fresh = await http.post(url, headers=bearer(supplier["token"]))
+    assert fresh.status_code == 200, fresh.text
+    assert set(fresh.json()) == {"token", "expires_at"}
+    got = await http.get(f"/v1/suppliers/{supplier['id']}", headers=bearer(fresh.json()["token"]))
+    assert got.status_code == 200
+    assert (await http.post(url, headers=OPERATOR)).status_code == 200
+    other = await register(http)
+    assert (await http.post(url, headers=bearer(other["token"]))).status_code == 403
+    assert (await http.post(url)).status_code == 401
+
+    assert (await http.delete(f"/v1/suppliers/{supplier['id']}", headers=OPERATOR)).status_code == 204
+    assert (await http.post(url, headers=bearer(fresh.json()["token"]))).status_code == 401
+    assert (await http.post(url, headers=OPERATOR)).status_code == 404
+
+
+async def test_an_erased_suppliers_token_is_refused_by_every_service(
+    stack: Stack, services: dict[str, str], http: httpx.AsyncClient
+) -> None:
+    supplier = await register(http)
+    sid, auth = supplier["id"], bearer(supplier["token"])
+    reads = {
+        "suppliers": f"{services['suppliers']}/v1/suppliers/{sid}",
+        "needs": f"{services['needs']}/v1/needs/{uuid.uuid4()}",  # 404 to a valid token
+        "matcher": f"{services['matcher']}/v1/suppliers/{sid}/matches",
+        "notifier": f"{services['notifier']}/v1/inbox",
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        for url in reads.values():
+            assert (await client.get(url, headers=auth)).status_code in (200, 404), url
+        assert (await http.delete(f"/v1/suppliers/{sid}", headers=auth)).status_code == 204
+        # Each service learns of the erasure from the suppliers topic, not by asking.
+        for url in reads.values():
+
+            async def refused(url: str = url) -> bool:
+                return (await client.get(url, headers=auth)).status_code == 401
+
+            await eventually(refused, timeout=60, interval=0.2)
+        body = (await client.get(reads["notifier"], headers=auth)).json()
+        assert body["error"]["code"] == "unauthenticated"
+
+
+async def test_erasure_puts_a_tombstone_on_the_topic_after_the_removal(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    supplier = await register(http)
+    key = supplier["id"].encode()
+    assert (await http.delete(f"/v1/suppliers/{supplier['id']}", headers=OPERATOR)).status_code == 204
+
+    def mine(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if r.key == key]
+
+    records = mine(
+        await read_until(stack.kafka_bootstrap, SUPPLIERS, lambda rs: any(r.value is None for r in mine(rs)))
+    )
+    types = [json.loads(r.value)["type"] if r.value is not None else None for r in records]
+    assert types == ["supplier.registered", "supplier.removed", None]
+    assert not records[-1].headers  # no CloudEvents headers: a tombstone is no event
+
+
+async def test_tokens_expire_after_their_lifetime(stack: Stack) -> None:
+    lifetime_s = 2
+    with serve(stack, ["suppliers"], INNOMATCH_TOKEN_TTL_DAYS=str(lifetime_s / 86400)) as urls:
+        async with httpx.AsyncClient(base_url=urls["suppliers"], timeout=10) as http:
+            supplier = await register(http)
+            url, auth = f"/v1/suppliers/{supplier['id']}", bearer(supplier["token"])
+            assert (await http.get(url, headers=auth)).status_code == 200
+            await asyncio.sleep(lifetime_s + 1.5)
+            expired = await http.get(url, headers=auth)
+            assert expired.status_code == 401
+            assert expired.json()["error"]["code"] == "unauthenticated"
+            assert (await http.post(f"{url}/token", headers=auth)).status_code == 401
+            fresh = await http.post(f"{url}/token", headers=OPERATOR)  # an operator re-issues
+            assert (await http.get(url, headers=bearer(fresh.json()["token"]))).status_code == 200

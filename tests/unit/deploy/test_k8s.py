@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from services.contracts.topics import ALL_TOPICS, dlq
+from services.infra.broker import TOPIC_CONFIGS
 from services.infra.settings import SERVICES
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
@@ -125,6 +126,8 @@ def test_strimzi_kafka_in_kraft_mode_with_node_pool_and_every_topic() -> None:
     assert set(topics) == {*ALL_TOPICS, *(dlq(t) for t in ALL_TOPICS)}
     for topic in topics.values():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "innomatch"
+    for name, configs in TOPIC_CONFIGS.items():  # the configs create-topics applies
+        assert configs.items() <= topics[name]["spec"]["config"].items(), name
 
 
 def test_cloudnativepg_cluster_writes_the_secret_the_services_read() -> None:

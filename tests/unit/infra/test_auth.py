@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import jwt
 import pytest
 
@@ -13,7 +16,7 @@ SETTINGS = Settings(mode="development", operator_token="the-operator-token-of-th
 def test_issued_tokens_verify_to_their_principal() -> None:
     tokens = Tokens(SETTINGS)
     for principal in (Principal("supplier", "abc"), Principal("buyer_group", "g-1")):
-        assert tokens.verify(tokens.issue(principal)) == principal
+        assert tokens.verify(tokens.issue(principal).token) == principal
 
 
 def test_the_operator_is_the_configured_token_only() -> None:
@@ -30,8 +33,8 @@ def test_tokens_signed_with_another_key_or_tampered_are_refused() -> None:
     tokens = Tokens(SETTINGS)
     other = Tokens(Settings(mode="development", token_secret="another-secret-of-at-least-32-chars!"))
     with pytest.raises(Unauthenticated):
-        tokens.verify(other.issue(Principal("supplier", "abc")))
-    good = tokens.issue(Principal("supplier", "abc"))
+        tokens.verify(other.issue(Principal("supplier", "abc")).token)
+    good = tokens.issue(Principal("supplier", "abc")).token
     with pytest.raises(Unauthenticated):
         tokens.verify(good[:-2] + ("AA" if not good.endswith("AA") else "BB"))
     with pytest.raises(Unauthenticated):
@@ -48,3 +51,25 @@ def test_principal_names_round_trip_and_unknown_kinds_are_refused() -> None:
     assert Principal("supplier", "1").is_supplier("1")
     assert not Principal("supplier", "1").is_supplier("2")
     assert not Principal("buyer_group", "1").is_supplier("1")
+
+
+def test_tokens_carry_their_lifetime_and_expire() -> None:
+    issued = Tokens(SETTINGS).issue(Principal("supplier", "abc"))
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] in range(90 * 86400, 90 * 86400 + 2)
+    assert issued.expires_at == datetime.fromtimestamp(claims["exp"], UTC)
+    assert issued.expires_at - datetime.now(UTC) > timedelta(days=89)
+
+    short = Tokens(Settings(mode="development", token_ttl_days=1 / 86400))  # one second
+    token = short.issue(Principal("supplier", "abc")).token
+    assert short.verify(token) == Principal("supplier", "abc")
+    time.sleep(2.1)
+    with pytest.raises(Unauthenticated):
+        short.verify(token)
+
+
+def test_a_token_without_expiry_is_refused() -> None:
+    secret = SETTINGS.token_secret.get_secret_value()
+    forever = jwt.encode({"sub": "supplier:abc", "iss": "innomatch", "iat": int(time.time())}, secret)
+    with pytest.raises(Unauthenticated):
+        Tokens(SETTINGS).verify(forever)

@@ -110,3 +110,40 @@ def test_a_line_break_in_a_title_cannot_add_a_mail_header() -> None:
     assert msg["Subject"] == "Ny matchning: Laddning Bcc: everyone@example.se X-Injected: yes"
     assert msg["Bcc"] is None and msg["X-Injected"] is None
     assert b"\nBcc:" not in headers and b"\nX-Injected:" not in headers
+
+
+def test_an_erased_suppliers_name_and_quoted_passage_leave_every_stored_body() -> None:
+    def body(view: MatchView, language: Language) -> dict[str, object]:
+        return render.alert_body(
+            alert_id="a",
+            thread_id="t",
+            recipient="buyer_group:g",
+            view=view,
+            language=language,
+            created_at="now",
+        )
+
+    other = dataclasses.replace(VIEW, supplier_id="s-2", supplier_name="Kvar AB")
+    quoted = dataclasses.replace(
+        VIEW, explanation=VIEW.explanation.model_copy(update={"closest_passage": "Vi bygger laddare."})
+    )
+    passage_only = body(dataclasses.replace(quoted, supplier_name=None), Language.sv)
+    assert render.without_supplier(passage_only, VIEW.supplier_id) is passage_only
+    assert passage_only["explanation"]["closest_passage"] is None  # type: ignore[index]
+    single = body(VIEW, Language.sv)
+    assert render.without_supplier(single, VIEW.supplier_id) is single
+    assert single["supplier"] == {"id": VIEW.supplier_id, "name": None}
+    assert single["summary"] == render.explain(dataclasses.replace(VIEW, supplier_name=None), Language.sv)
+
+    batch = render.batch_body(
+        batch_id="b",
+        recipient="buyer_group:g",
+        alerts=[body(VIEW, Language.en), body(other, Language.en)],
+        created_at="now",
+    )
+    scrubbed = render.without_supplier(batch, VIEW.supplier_id)
+    assert scrubbed is not None
+    assert VIEW.supplier_name not in str(scrubbed)
+    assert f"Supplier {VIEW.supplier_id}" in scrubbed["alerts"][0]["summary"]
+    assert scrubbed["alerts"][1]["supplier"]["name"] == "Kvar AB"  # others keep theirs
+    assert render.without_supplier(scrubbed, VIEW.supplier_id) is None  # nothing left to take
