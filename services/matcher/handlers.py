@@ -43,7 +43,7 @@ from services.contracts.events import (
     new_event,
 )
 from services.contracts.topics import MATCHES
-from services.infra import outbox
+from services.infra import erasure, outbox
 from services.infra.db import Connection
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors, key_of
@@ -201,10 +201,15 @@ class Matcher:
         latest = _latest(events)
         removed = [e.subject for e in latest if isinstance(e, SupplierRemoved)]
         states = [e.data for e in latest if isinstance(e.data, SupplierState)]
+        # A late or replayed event of an erased supplier restores nothing, not even for a
+        # moment: its text is never embedded or indexed again.
+        erased = await erasure.erased_among(conn, self.schema, [erasure.supplier(s.id) for s in states])
+        states = [s for s in states if erasure.supplier(s.id) not in erased]
         # Erasure first takes the suppliers' locks: a ranking that is publishing a match for
         # one of them has committed before, or sees it gone after (see `_write`).
         await repository.lock_suppliers(conn, removed, exclusive=True)
         await repository.forget_supplier_embeddings(conn, removed)
+        await repository.forget_supplier_passages(conn, removed)
         await repository.delete_suppliers(conn, removed)
         await repository.upsert_suppliers(conn, states)
         await repository.set_supplier_hashes(conn, {s.id: key_of(s) for s in states})

@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from services.contracts.events import MatchExplanation, MatchState, NeedState, SupplierState, match_id
+from services.contracts.events import (
+    AlertSettings,
+    MatchExplanation,
+    MatchState,
+    NeedState,
+    SupplierState,
+    match_id,
+)
 from services.infra.db import Connection
 
 # Suppliers.
@@ -24,7 +31,7 @@ async def upsert_supplier(conn: Connection, state: SupplierState) -> bool:
         "updated_at = now() WHERE matcher.suppliers.version < EXCLUDED.version RETURNING true",
         state.id,
         state.version,
-        state.model_dump_json(),
+        _without_alerts(state),
     )
     return bool(stored)
 
@@ -234,8 +241,13 @@ async def upsert_suppliers(conn: Connection, states: list[SupplierState]) -> Non
         "updated_at = now() WHERE matcher.suppliers.version < EXCLUDED.version",
         [s.id for s in states],
         [s.version for s in states],
-        [s.model_dump_json() for s in states],
+        [_without_alerts(s) for s in states],
     )
+
+
+def _without_alerts(state: SupplierState) -> str:
+    """The profile as the matcher keeps it: no alert settings (webhook secret, alert e-mail)."""
+    return state.model_copy(update={"alerts": AlertSettings()}).model_dump_json()
 
 
 async def delete_suppliers(conn: Connection, supplier_ids: list[str]) -> None:
@@ -489,6 +501,16 @@ async def supplier_sentences(
         vectors = np.frombuffer(r["sentence_vectors"], dtype=np.float16).reshape(len(texts), -1)
         out[r["id"]] = (texts, vectors)
     return out
+
+
+async def forget_supplier_passages(conn: Connection, supplier_ids: list[str]) -> None:
+    """Erasure: the sentences quoted from removed suppliers' profiles leave their matches."""
+    if supplier_ids:
+        await conn.execute(
+            "UPDATE matcher.matches SET explanation = explanation - 'closest_passage' "
+            "WHERE supplier_id = ANY($1::text[]) AND explanation ? 'closest_passage'",
+            supplier_ids,
+        )
 
 
 async def forget_supplier_embeddings(conn: Connection, supplier_ids: list[str]) -> None:
