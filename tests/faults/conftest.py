@@ -135,6 +135,8 @@ def harness() -> Iterator[Harness]:
             # Every pair above the threshold is kept: with a top-K cut, ties between suppliers
             # of one template would be broken by their ids, which differ from run to run.
             "INNOMATCH_MATCHER_TOP_K": "1000",
+            # Alerts a killed notifier had claimed go out again when their lease runs out.
+            "INNOMATCH_NOTIFIER_LEASE_S": "15",
             "INNOMATCH_LOG_FORMAT": "json",
             "INNOMATCH_LOG_LEVEL": "INFO",
         }

@@ -189,7 +189,7 @@ def make_plan(needs: int = 60, suppliers: int = 1000, closed_share: float = 0.3,
                 index=i,
                 domain=i % len(DOMAINS),
                 region=(i // len(DOMAINS)) % 2,
-                min_trl=rng.randint(6, 9),
+                min_trl=rng.randint(7, 9),
                 group=i % 2,
                 close_at=rng.randint(suppliers // 5, (suppliers * 4) // 5) if closing else None,
             )

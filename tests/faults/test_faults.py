@@ -67,8 +67,9 @@ async def run_scenario(
     expected = REFERENCE.get("pairs")
     matcher_url = h.cluster.url("matcher")
     urls = [p.url for p in h.cluster.processes.values() if p.running()]
-    # The reference waits longer for quiet: it is the run that embeds the texts.
-    quiet_s = 6 if expected else 10
+    # A run that has not reached the expected state waits out the notifier's lease (15 s here)
+    # before it counts what is missing as lost.
+    quiet_s = 10 if expected is None else 20
     async with httpx.AsyncClient(timeout=30) as http:
         seen, settle_s = await settle(
             http, matcher_url, urls, h.operator, PLAN, world, h.receiver, expected, quiet_s=quiet_s
@@ -138,10 +139,12 @@ async def _stale_evidence(h: Harness, world: World, pairs: list[Pair]) -> list[d
 
 
 STALE_MATCH_BUG = (
-    "known matcher bug: a supplier ranked against a need that is still open in memory inserts "
-    "its match after the need's close has withdrawn the rows that existed (handlers.py "
-    "on_supplier_events vs on_need_events, concurrent consumers of one process), so an active "
-    "match outlives the need's closing; issue 15, deliverable 3"
+    "known matcher bug: Matcher.on_supplier_events ranks a supplier against the open needs "
+    "held in memory and writes the matches without checking or locking the need's stored "
+    "status; when it runs before this process has applied a need's close to memory, or "
+    "after the close's transaction read the need's active rows, it inserts the match (v1) or "
+    "finds it again after the close withdrew it (v3) for a need already closed in "
+    "matcher.needs (issue 15, deliverable 3)"
 )
 
 
