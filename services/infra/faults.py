@@ -60,7 +60,14 @@ _NETWORK_ERRNOS = frozenset(
 )
 
 # asyncpg raises InterfaceError with these words when the connection or pool went away.
-_CLOSED = ("connection is closed", "connection was closed", "pool is closed", "pool is closing")
+# "cannot switch to state": a connection whose server end was terminated mid-operation.
+_CLOSED = (
+    "connection is closed",
+    "connection was closed",
+    "pool is closed",
+    "pool is closing",
+    "cannot switch to state",
+)
 
 
 def _own_reason(exc: BaseException) -> str | None:
