@@ -27,7 +27,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -116,7 +116,7 @@ async def test_each_need_is_matched_once_and_both_instances_hold_every_supplier(
         needs = [await world.need(group, description=f"Laddning {word} {i}.") for i in range(24)]
 
         for need in needs:
-            await until(lambda need=need: _all_matched(world, need["id"], ours), timeout=30)
+            await until(lambda need=need: _all_matched(world, need["id"], ours), timeout=90)
 
         ids = {n["id"] for n in needs}
 
@@ -178,11 +178,11 @@ async def test_each_need_is_matched_once_and_both_instances_hold_every_supplier(
         early_needs = [await world.need(group, description=f"Laddning {later} {i}.") for i in range(12)]
         early_ids = {n["id"] for n in early_needs}
         for need in early_needs:
-            await until(lambda need=need: _known(http, cluster, need["id"]), timeout=30)
+            await until(lambda need=need: _known(http, cluster, need["id"]), timeout=90)
         newcomers = [await world.supplier(keywords=[later], regions=["SE"]) for _ in range(3)]
         new_ids = {s["id"] for s in newcomers}
         for need in early_needs:
-            await until(lambda need=need: _all_matched(world, need["id"], new_ids), timeout=30)
+            await until(lambda need=need: _all_matched(world, need["id"], new_ids), timeout=90)
 
         def newcomers_found(records: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
             return [
