@@ -17,7 +17,7 @@ async def read_until(
     topic: str,
     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     *,
-    timeout: float = 30,
+    timeout: float = 60,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read `topic` from the beginning until `done(records)` holds; fail after `timeout`."""
     consumer = AIOKafkaConsumer(
@@ -65,7 +65,7 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
         await producer.stop()
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 20, interval: float = 0.05) -> Any:
+async def eventually(check: Callable[[], Any], *, timeout: float = 60, interval: float = 0.05) -> Any:
     """Poll `check` (sync or async) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:
