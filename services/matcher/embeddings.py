@@ -39,7 +39,9 @@ def key_of(state: State) -> str:
     """The key of the vector of the aggregate's current text (see `semantic.text_hash`)."""
     if isinstance(state, NeedState):
         return semantic.text_hash(semantic.need_text(state), "need")
-    return semantic.text_hash(semantic.supplier_text(state), "supplier")
+    # A supplier's vector is made of its sentences (its name only when it has none), so two
+    # profiles that say the same thing share one vector, whatever their names or codes.
+    return semantic.text_hash("\n".join(semantic.sentences(state) or [state.name]), "supplier")
 
 
 def _latest_states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:
