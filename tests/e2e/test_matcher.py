@@ -126,17 +126,22 @@ async def test_a_need_gets_ranked_explained_matches_within_its_constraints(
         focus_areas=["transport"],
     )
     elsewhere = await world.supplier(regions=["SE2"], trl=9)  # the same offer, in the wrong region
-    immature = await world.supplier(regions=["SE11"], trl=3)  # below the need's min_trl
+    immature = await world.supplier(regions=["SE12"], trl=3)  # below the need's min_trl
     unrelated = await world.supplier(
         cpv_codes=["90911200"],
         keywords=["städning"],
         description="Städning av kontor.",
         focus_areas=["other"],
-        regions=["SE11"],
+        regions=["SE12"],
     )
     group = await world.group()
     published = await world.need(
-        group, regions=["SE110"], min_trl=6, description=f"Laddning av elbussar {word}."
+        # A county the suite's other suppliers (SE11 by default) do not serve: only this
+        # test's suppliers compete for the need's top K.
+        group,
+        regions=["SE125"],
+        min_trl=6,
+        description=f"Laddning av elbussar {word}.",
     )
 
     # The need and the suppliers reach the matcher in any order; both directions meet.
@@ -161,7 +166,7 @@ async def test_a_need_gets_ranked_explained_matches_within_its_constraints(
     assert explanation["shared_cpv"][0]["code"] == "31158100"
     assert explanation["shared_cpv"][0]["label_sv"]
     assert word in explanation["matched_terms"]
-    assert "SE110" in explanation["region_verdict"] and "meets" in explanation["trl_verdict"]
+    assert "SE125" in explanation["region_verdict"] and "meets" in explanation["trl_verdict"]
     assert entry["supplier_name"].startswith("Leverantör")
 
     def found(events: list[dict[str, Any]]) -> set[str]:
