@@ -21,7 +21,8 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from services.contracts.events import NeedEvent, NeedState, SupplierEvent, SupplierState
+from services.contracts.events import NeedEvent, NeedState, SupplierEvent, SupplierRemoved, SupplierState
+from services.infra import erasure
 from services.infra.db import Connection
 from services.infra.logs import get_logger
 from services.matcher import repository, semantic
@@ -44,15 +45,10 @@ def key_of(state: State) -> str:
     return semantic.text_hash("\n".join(semantic.sentences(state) or [state.name]), "supplier")
 
 
-def _latest_states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:
-    newest: dict[str, State] = {}
-    for event in events:
-        data = event.data
-        if isinstance(data, SupplierState | NeedState):
-            held = newest.get(data.id)
-            if held is None or held.version <= data.version:
-                newest[data.id] = data
-    return list(newest.values())
+def _states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:
+    """Every version the events carry: a matcher consumer whose batch ends at an older version
+    than the embedder's did waits for that version's vector too."""
+    return [e.data for e in events if isinstance(e.data, SupplierState | NeedState)]
 
 
 class Vectors:
@@ -98,6 +94,9 @@ class Vectors:
     ) -> dict[str, semantic.Embedded]:
         """Embed and store the texts of `states` that have no stored vector yet."""
         keys = {key_of(s): s for s in states}
+        await repository.record_supplier_texts(
+            conn, [(s.id, key) for key, s in keys.items() if isinstance(s, SupplierState)]
+        )
         stored = await repository.existing_embeddings(conn, list(keys))
         missing = {k: s for k, s in keys.items() if k not in stored}
         fresh: dict[str, semantic.Embedded] = {}
@@ -140,4 +139,14 @@ class Embedder:
         self.vectors = vectors
 
     async def on_events(self, conn: Connection, events: list[Any]) -> None:
-        await self.vectors.ensure(conn, _latest_states(events), by="embedder")
+        states = _states(events)
+        # An erased supplier's text is never embedded again, and its removal takes the vectors
+        # of all its versions, also those embedded after a matcher consumer had handled it.
+        erased = await erasure.erased_among(
+            conn, "matcher", [erasure.supplier(s.id) for s in states if isinstance(s, SupplierState)]
+        )
+        states = [s for s in states if erasure.supplier(s.id) not in erased or isinstance(s, NeedState)]
+        await self.vectors.ensure(conn, states, by="embedder")
+        await repository.forget_supplier_embeddings(
+            conn, [e.subject for e in events if isinstance(e, SupplierRemoved)]
+        )

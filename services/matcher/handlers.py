@@ -187,9 +187,11 @@ class Matcher:
 
     async def _store_needs(self, conn: Connection, states: list[NeedState]) -> dict[str, semantic.Vector]:
         """Project the needs, with their text versions, and return the vectors of the open ones."""
+        # Wait before writing: no row of the projection is locked while the embedder works.
+        vectors = await self.vectors.wait_for(conn, [s for s in states if s.status.value == "open"])
         await repository.upsert_needs(conn, states)
         await repository.set_need_hashes(conn, {s.id: key_of(s) for s in states})
-        return await self.vectors.wait_for(conn, [s for s in states if s.status.value == "open"])
+        return vectors
 
     async def on_need_replica(self, conn: Connection, events: list[NeedEvent]) -> None:
         """Every instance: keep the projection and the in-memory open needs current."""
@@ -205,6 +207,9 @@ class Matcher:
         # moment: its text is never embedded or indexed again.
         erased = await erasure.erased_among(conn, self.schema, [erasure.supplier(s.id) for s in states])
         states = [s for s in states if erasure.supplier(s.id) not in erased]
+        # Wait before locking or writing, so that another instance's consumer is never held up
+        # behind this one's wait for the embedder.
+        embeddings = await self.vectors.wait_for(conn, states)
         # Erasure first takes the suppliers' locks: a ranking that is publishing a match for
         # one of them has committed before, or sees it gone after (see `_write`).
         await repository.lock_suppliers(conn, removed, exclusive=True)
@@ -213,7 +218,6 @@ class Matcher:
         await repository.delete_suppliers(conn, removed)
         await repository.upsert_suppliers(conn, states)
         await repository.set_supplier_hashes(conn, {s.id: key_of(s) for s in states})
-        embeddings = await self.vectors.wait_for(conn, states)
         for event in latest:
             if isinstance(event, SupplierRemoved):
                 self.engine.remove_supplier(event.subject)

@@ -513,11 +513,28 @@ async def forget_supplier_passages(conn: Connection, supplier_ids: list[str]) ->
         )
 
 
+async def record_supplier_texts(conn: Connection, texts: list[tuple[str, str]]) -> None:
+    """Remember which text versions (supplier id, text hash) each supplier has had."""
+    if texts:
+        await conn.execute(
+            "INSERT INTO matcher.supplier_texts (supplier_id, text_hash) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+            [i for i, _ in texts],
+            [h for _, h in texts],
+        )
+
+
 async def forget_supplier_embeddings(conn: Connection, supplier_ids: list[str]) -> None:
-    """Erasure: the embedded text (sentences included) of removed suppliers goes too."""
+    """Erasure: the embedded texts (sentences included) of every version of removed suppliers
+    go too, except a text another supplier has as well (its vector is that supplier's too)."""
     if supplier_ids:
         await conn.execute(
-            "DELETE FROM matcher.embeddings WHERE text_hash IN "
-            "(SELECT text_hash FROM matcher.suppliers WHERE id::text = ANY($1::text[]))",
+            "DELETE FROM matcher.embeddings e USING matcher.supplier_texts t "
+            "WHERE t.text_hash = e.text_hash AND t.supplier_id = ANY($1::uuid[]) "
+            "AND NOT EXISTS (SELECT 1 FROM matcher.supplier_texts o "
+            "WHERE o.text_hash = e.text_hash AND o.supplier_id <> ALL($1::uuid[]))",
             supplier_ids,
+        )
+        await conn.execute(
+            "DELETE FROM matcher.supplier_texts WHERE supplier_id = ANY($1::uuid[])", supplier_ids
         )

@@ -3,9 +3,12 @@ supplier once, the newest version of each, whatever the chunk size."""
 
 from __future__ import annotations
 
-import asyncpg
+import uuid
 
-from services.matcher import repository
+import asyncpg
+import numpy as np
+
+from services.matcher import repository, semantic
 from tests import factories
 
 
@@ -24,3 +27,22 @@ async def test_supplier_chunks_read_every_stored_supplier_once(db: asyncpg.Pool)
     mine = {s.id: s for s in read if s.id in {t.id for t in states}}
     assert len(mine) == len(states)
     assert mine[newer.id].name == "Nytt namn AB"
+
+
+async def test_erasure_takes_every_version_of_a_suppliers_text_but_not_a_shared_one(
+    db: asyncpg.Pool,
+) -> None:
+    def embedded() -> semantic.Embedded:
+        return semantic.Embedded(np.ones(semantic.DIM, dtype=np.float32))
+
+    erased, other = str(uuid.uuid4()), str(uuid.uuid4())
+    first, second, shared = (f"{uuid.uuid4()}" for _ in range(3))
+    async with db.acquire() as conn:
+        await repository.insert_embeddings(conn, "m", {h: embedded() for h in (first, second, shared)})
+        await repository.record_supplier_texts(conn, [(erased, first), (erased, second), (erased, shared)])
+        await repository.record_supplier_texts(conn, [(other, shared)])
+
+        await repository.forget_supplier_embeddings(conn, [erased])
+
+        left = await repository.existing_embeddings(conn, [first, second, shared])
+    assert left == {shared}, "both versions of the erased text go; the text another supplier has stays"
