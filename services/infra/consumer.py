@@ -24,6 +24,10 @@ Two kinds of failure are told apart (`services/infra/faults.py`):
 
 If even the DLQ cannot be written for a permanent reason, the batch is negatively
 acknowledged and read again: nothing is committed that was neither applied nor dead-lettered.
+
+A handler that keeps state in memory may have changed it in a transaction that then failed.
+A retried transaction applies the same events again; for an event that goes to the DLQ, the
+consumer calls `restore` with it, so memory takes back what the database holds.
 """
 
 from __future__ import annotations
@@ -210,6 +214,7 @@ class EventConsumer:
         stalls: Stalls | None = None,
         backoff_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        restore: BatchHandler | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give either handler or batch_handler")
@@ -219,6 +224,7 @@ class EventConsumer:
         self.topic = topic
         self.handler = handler
         self.batch_handler = batch_handler
+        self.restore = restore
         self.metrics = metrics
         self.dead_letters = dead_letters
         self.stalls = stalls if stalls is not None else Stalls()
@@ -325,6 +331,11 @@ class EventConsumer:
         for event_type, outcome in outcomes:
             m.events_consumed.labels(m.service, self.topic, event_type, outcome).inc()
 
+    async def _restore(self, event: CloudEvent[Any]) -> None:
+        assert self.restore is not None
+        async with self.pool().acquire() as conn, conn.transaction():
+            await self.restore(conn, [event])
+
     async def _apply_alone(self, record: Record, event: CloudEvent[Any]) -> None:
         """Apply one event; only permanent failures count toward the DLQ budget."""
         budget = self.dead_letters.max_attempts
@@ -334,6 +345,8 @@ class EventConsumer:
                 return
             if attempt == budget:
                 await self._dead_letter(record, error, attempt)
+                if self.restore is not None:
+                    await self._until_done(lambda: self._restore(event))
                 return
             log.warning("event_retry", attempt=attempt, error=str(error), event_id=event.id)
             await asyncio.sleep(self.dead_letters.backoff_s * 2 ** (attempt - 1))

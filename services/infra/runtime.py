@@ -69,10 +69,11 @@ class Runtime:
         consumer: str | None = None,
         group_id: str | None = None,
         listener: ConsumerRebalanceListener | None = None,
+        restore: BatchHandler | None = None,
     ) -> None:
         """Apply `handler` to each event on `topic` (or `batch_handler` to each polled batch's
         new events), once per event id, at least once; `listener` hears of the group's
-        rebalances."""
+        rebalances; `restore` is given each event sent to the DLQ (see `EventConsumer`)."""
         apply = EventConsumer(
             pool=lambda: self.pool,
             schema=self.schema,
@@ -85,6 +86,7 @@ class Runtime:
             stalls=self.stalls,
             backoff_s=self.settings.consumer_retry_backoff_s,
             backoff_max_s=self.settings.consumer_retry_backoff_max_s,
+            restore=restore,
         )
 
         async def handle(records: Any) -> None:

@@ -21,7 +21,7 @@ from services.matcher.ownership import NeedPartitions
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-def _metrics(runtime: Runtime) -> MatcherMetrics:
+def matcher_metrics(runtime: Runtime) -> MatcherMetrics:
     registry = runtime.metrics.registry
     return MatcherMetrics(
         suppliers=Gauge(
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         partitions=settings.kafka_partitions,
     )
     vectors = Vectors(semantic.Model(), runtime.metrics.registry, wait_s=settings.matcher_embed_wait_s)
-    matcher = Matcher(engine, _metrics(runtime), vectors, owned=frozenset())
+    matcher = Matcher(engine, matcher_metrics(runtime), vectors, owned=frozenset())
     # Stable across restarts, so a restarted instance resumes its consumer groups instead of
     # reading the topics again; two instances on one host must be given names.
     instance = settings.matcher_instance or socket.gethostname()
@@ -77,10 +77,22 @@ def create_app(settings: Settings) -> FastAPI:
     # Every instance: all suppliers and all needs, in groups of its own (one per topic, so
     # that joining one does not rebalance the other).
     group = f"{settings.kafka_group_prefix}-{replica}"
+    # `restore`: memory takes back the database's state of what an event sent to the DLQ was
+    # about.
     runtime.consume(
-        SUPPLIERS, batch_handler=matcher.on_supplier_events, consumer=replica, group_id=f"{group}-suppliers"
+        SUPPLIERS,
+        batch_handler=matcher.on_supplier_events,
+        consumer=replica,
+        group_id=f"{group}-suppliers",
+        restore=matcher.restore,
     )
-    runtime.consume(NEEDS, batch_handler=matcher.on_need_replica, consumer=replica, group_id=f"{group}-needs")
+    runtime.consume(
+        NEEDS,
+        batch_handler=matcher.on_need_replica,
+        consumer=replica,
+        group_id=f"{group}-needs",
+        restore=matcher.restore,
+    )
 
     # One instance per need: the shared group splits the needs' partitions, and the owner of a
     # need's partition also scores the changed suppliers against it.
@@ -88,7 +100,12 @@ def create_app(settings: Settings) -> FastAPI:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await matcher.settle(conn, owned)
 
-    runtime.consume(NEEDS, batch_handler=matcher.on_need_events, listener=NeedPartitions(NEEDS, settle))
+    runtime.consume(
+        NEEDS,
+        batch_handler=matcher.on_need_events,
+        listener=NeedPartitions(NEEDS, settle),
+        restore=matcher.restore,
+    )
     # Embedding, the costly part, is split between the instances by partition too.
     embedder = Embedder(vectors)
     embedders = f"{settings.kafka_group_prefix}-matcher-embedder"

@@ -237,6 +237,31 @@ class Matcher:
             self._unsettle([*changed, *removed])
         await self._score_suppliers(conn, changed, removed, self.owned)
 
+    async def restore(self, conn: Connection, events: list[SupplierEvent | NeedEvent]) -> None:
+        """After an event went to the DLQ: memory takes back what the database holds of the
+        suppliers and needs it is about (its failed transaction may have changed memory)."""
+        supplier_ids = sorted({e.subject for e in events if e.type.startswith("supplier.")})
+        need_ids = sorted({e.subject for e in events if e.type.startswith("need.")})
+        suppliers = {s.id: s for s in await repository.stored_suppliers(conn, supplier_ids)}
+        vectors = await repository.supplier_embeddings(conn, supplier_ids)
+        for supplier_id in supplier_ids:
+            if (state := suppliers.get(supplier_id)) is not None:
+                self.supplier_versions[supplier_id] = state.version
+                self.engine.upsert_supplier(state, vectors.get(supplier_id))
+            else:
+                self.supplier_versions.pop(supplier_id, None)
+                self.engine.remove_supplier(supplier_id)
+        needs = {n.id: n for n in await repository.stored_needs(conn, need_ids)}
+        vectors = await repository.need_embeddings(conn, need_ids)
+        for need_id in need_ids:
+            if (need := needs.get(need_id)) is not None:
+                self.need_versions[need_id] = need.version
+                self.engine.upsert_need(need, vectors.get(need_id))
+            else:
+                self.need_versions.pop(need_id, None)
+                self.engine.remove_need(need_id)
+        self._gauges()
+
     def _unsettle(self, supplier_ids: list[str]) -> None:
         """Remember recent changes for the next assignment; those older than UNSETTLED_S are
         settled already (every instance has handled them by then)."""

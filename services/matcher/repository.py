@@ -80,6 +80,18 @@ async def get_need(conn: Connection, need_id: str) -> NeedState | None:
     return None if raw is None else NeedState.model_validate_json(raw)
 
 
+async def stored_suppliers(conn: Connection, supplier_ids: list[str]) -> list[SupplierState]:
+    rows = await conn.fetch(
+        "SELECT profile FROM matcher.suppliers WHERE id::text = ANY($1::text[])", supplier_ids
+    )
+    return [SupplierState.model_validate_json(r["profile"]) for r in rows]
+
+
+async def stored_needs(conn: Connection, need_ids: list[str]) -> list[NeedState]:
+    rows = await conn.fetch("SELECT state FROM matcher.needs WHERE id = ANY($1::text[])", need_ids)
+    return [NeedState.model_validate_json(r["state"]) for r in rows]
+
+
 async def load_open_needs(conn: Connection) -> list[NeedState]:
     rows = await conn.fetch("SELECT state FROM matcher.needs WHERE status = 'open'")
     return [NeedState.model_validate_json(r["state"]) for r in rows]

@@ -98,3 +98,46 @@ async def test_bad_messages_go_to_the_dlq_and_the_consumer_goes_on(stack: Stack,
     dlq_count = runtime.metrics.events_dlq
     assert dlq_count.labels("matcher", SUPPLIERS, "unparseable")._value.get() == 1
     assert dlq_count.labels("matcher", SUPPLIERS, "handler_error")._value.get() == 1
+
+
+async def test_memory_a_failed_event_changed_is_restored_from_the_database(
+    stack: Stack, db: asyncpg.Pool
+) -> None:
+    poisoned = supplier_registered()
+    good = supplier_registered()
+    table = f"test_memory_{secrets.token_hex(4)}"
+    await db.execute(f"CREATE TABLE matcher.{table} (event_id text PRIMARY KEY)")
+    memory: set[str] = set()  # what a handler keeps in memory besides its transaction
+    restored: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: list[Any]) -> None:
+        for event in events:
+            memory.add(event.id)  # ahead of the commit, as a matcher's index is
+            await conn.execute(f"INSERT INTO matcher.{table} VALUES ($1)", event.id)
+            if event.id == poisoned.id:
+                raise RuntimeError("the handler cannot apply this event")
+
+    async def restore(conn: asyncpg.Connection, events: list[Any]) -> None:
+        restored.extend(e.id for e in events)
+        stored = {r["event_id"] for r in await conn.fetch(f"SELECT event_id FROM matcher.{table}")}
+        for event in events:
+            if event.id not in stored:
+                memory.discard(event.id)
+
+    group = f"test-{secrets.token_hex(4)}"
+    runtime = Runtime("matcher", stack.settings(dlq_retry_backoff_s=0))
+    runtime.consume(SUPPLIERS, batch_handler=handler, consumer=group, group_id=group, restore=restore)
+    await runtime.start()
+    key = good.subject.encode()
+    try:
+        await produce(
+            stack.kafka_bootstrap,
+            SUPPLIERS,
+            [(key, poisoned.model_dump_json().encode()), (key, good.model_dump_json().encode())],
+        )
+        await eventually(lambda: restored and good.id in memory)
+    finally:
+        await runtime.stop()
+
+    assert restored == [poisoned.id], "restore hears of the dead-lettered event alone"
+    assert poisoned.id not in memory and good.id in memory, "memory holds what was committed"

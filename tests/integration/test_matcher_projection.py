@@ -8,8 +8,14 @@ import uuid
 import asyncpg
 import numpy as np
 
+from services.infra.runtime import Runtime
 from services.matcher import repository, semantic
+from services.matcher.app import matcher_metrics
+from services.matcher.embeddings import Vectors
+from services.matcher.engine import MatchEngine
+from services.matcher.handlers import Matcher
 from tests import factories
+from tests.conftest import Stack
 
 
 async def test_supplier_chunks_read_every_stored_supplier_once(db: asyncpg.Pool) -> None:
@@ -46,3 +52,29 @@ async def test_erasure_takes_every_version_of_a_suppliers_text_but_not_a_shared_
 
         left = await repository.existing_embeddings(conn, [first, second, shared])
     assert left == {shared}, "both versions of the erased text go; the text another supplier has stays"
+
+
+async def test_the_matcher_takes_back_the_stored_suppliers_after_a_dead_lettered_event(
+    stack: Stack, db: asyncpg.Pool
+) -> None:
+    runtime = Runtime("matcher", stack.settings())  # for its metrics registry; never started
+    matcher = Matcher(
+        MatchEngine(), matcher_metrics(runtime), Vectors(semantic.Model(), runtime.metrics.registry)
+    )
+    stored = factories.supplier_state()
+    never_stored = factories.supplier_state()
+    async with db.acquire() as conn:
+        await repository.upsert_suppliers(conn, [stored])
+    # A failed transaction left memory ahead of the database.
+    for state in (stored.model_copy(update={"version": 2}), never_stored):
+        matcher.engine.upsert_supplier(state)
+        matcher.supplier_versions[state.id] = state.version
+
+    async with db.acquire() as conn:
+        await matcher.restore(
+            conn, [factories.supplier_registered(stored), factories.supplier_registered(never_stored)]
+        )
+
+    assert matcher.supplier_versions == {stored.id: 1}
+    assert matcher.engine.supplier(stored.id) is not None
+    assert matcher.engine.supplier(never_stored.id) is None
