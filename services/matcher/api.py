@@ -167,7 +167,9 @@ async def explain_pair(
     async with runtime.pool.acquire() as conn:
         profile = engine.need(need.id)
         if profile is None:
-            profile = need_profile(need, (await repository.need_embeddings(conn, [need.id])).get(need.id))
+            profile = need_profile(
+                need, (await repository.text_vectors(conn, "needs", [need.id])).get(need.id)
+            )
         verdict = engine.explain(profile, supplier_id)
         if verdict is None:
             raise NotFound(f"no supplier {supplier_id}")

@@ -121,13 +121,13 @@ def create_app(settings: Settings) -> FastAPI:
         async with runtime.pool.acquire() as conn:
             async for chunk in repository.supplier_chunks(conn):
                 matcher.load_suppliers(
-                    chunk, await repository.supplier_embeddings(conn, [s.id for s in chunk])
+                    chunk, await repository.text_vectors(conn, "suppliers", [s.id for s in chunk])
                 )
             needs = await repository.load_open_needs(conn)
             matcher.load(
                 needs,
                 await repository.need_cuts(conn, settings.matcher_top_k),
-                await repository.need_embeddings(conn, [n.id for n in needs]),
+                await repository.text_vectors(conn, "needs", [n.id for n in needs]),
             )
 
     runtime.before_consuming.append(load_replicas)

@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -190,7 +191,7 @@ class Matcher:
         # Wait before writing: no row of the projection is locked while the embedder works.
         vectors = await self.vectors.wait_for(conn, [s for s in states if s.status.value == "open"])
         await repository.upsert_needs(conn, states)
-        await repository.set_need_hashes(conn, {s.id: key_of(s) for s in states})
+        await repository.set_text_hashes(conn, "needs", {s.id: key_of(s) for s in states})
         return vectors
 
     async def on_need_replica(self, conn: Connection, events: list[NeedEvent]) -> None:
@@ -217,7 +218,7 @@ class Matcher:
         await repository.forget_supplier_passages(conn, removed)
         await repository.delete_suppliers(conn, removed)
         await repository.upsert_suppliers(conn, states)
-        await repository.set_supplier_hashes(conn, {s.id: key_of(s) for s in states})
+        await repository.set_text_hashes(conn, "suppliers", {s.id: key_of(s) for s in states})
         for event in latest:
             if isinstance(event, SupplierRemoved):
                 self.engine.remove_supplier(event.subject)
@@ -240,26 +241,26 @@ class Matcher:
     async def restore(self, conn: Connection, events: list[SupplierEvent | NeedEvent]) -> None:
         """After an event went to the DLQ: memory takes back what the database holds of the
         suppliers and needs it is about (its failed transaction may have changed memory)."""
-        supplier_ids = sorted({e.subject for e in events if e.type.startswith("supplier.")})
-        need_ids = sorted({e.subject for e in events if e.type.startswith("need.")})
-        suppliers = {s.id: s for s in await repository.stored_suppliers(conn, supplier_ids)}
-        vectors = await repository.supplier_embeddings(conn, supplier_ids)
-        for supplier_id in supplier_ids:
-            if (state := suppliers.get(supplier_id)) is not None:
-                self.supplier_versions[supplier_id] = state.version
-                self.engine.upsert_supplier(state, vectors.get(supplier_id))
-            else:
-                self.supplier_versions.pop(supplier_id, None)
-                self.engine.remove_supplier(supplier_id)
-        needs = {n.id: n for n in await repository.stored_needs(conn, need_ids)}
-        vectors = await repository.need_embeddings(conn, need_ids)
-        for need_id in need_ids:
-            if (need := needs.get(need_id)) is not None:
-                self.need_versions[need_id] = need.version
-                self.engine.upsert_need(need, vectors.get(need_id))
-            else:
-                self.need_versions.pop(need_id, None)
-                self.engine.remove_need(need_id)
+        held: tuple[
+            tuple[
+                Literal["suppliers", "needs"], dict[str, int], Callable[..., object], Callable[[str], None]
+            ],
+            ...,
+        ] = (
+            ("suppliers", self.supplier_versions, self.engine.upsert_supplier, self.engine.remove_supplier),
+            ("needs", self.need_versions, self.engine.upsert_need, self.engine.remove_need),
+        )
+        for table, versions, upsert, remove in held:
+            ids = sorted({e.subject for e in events if e.type.startswith(table[:-1] + ".")})
+            stored = {s.id: s for s in await repository.stored_states(conn, table, ids)}
+            vectors = await repository.text_vectors(conn, table, ids)
+            for ident in ids:
+                if (state := stored.get(ident)) is not None:
+                    versions[ident] = state.version
+                    upsert(state, vectors.get(ident))
+                else:
+                    versions.pop(ident, None)
+                    remove(ident)
         self._gauges()
 
     def _unsettle(self, supplier_ids: list[str]) -> None:

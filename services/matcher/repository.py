@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,6 +19,14 @@ from services.contracts.events import (
     match_id,
 )
 from services.infra.db import Connection
+
+# The projections that hold states with a text hash: their key's type and state column.
+_TEXTS = Literal["suppliers", "needs"]
+_ID_TYPE = {"suppliers": "uuid", "needs": "text"}
+_STATE: dict[str, tuple[str, type[SupplierState] | type[NeedState]]] = {
+    "suppliers": ("profile", SupplierState),
+    "needs": ("state", NeedState),
+}
 
 # Suppliers.
 
@@ -80,16 +88,13 @@ async def get_need(conn: Connection, need_id: str) -> NeedState | None:
     return None if raw is None else NeedState.model_validate_json(raw)
 
 
-async def stored_suppliers(conn: Connection, supplier_ids: list[str]) -> list[SupplierState]:
+async def stored_states(conn: Connection, table: _TEXTS, ids: list[str]) -> list[SupplierState | NeedState]:
+    """The projected states of these suppliers or needs (those the projection has)."""
+    column, model = _STATE[table]
     rows = await conn.fetch(
-        "SELECT profile FROM matcher.suppliers WHERE id::text = ANY($1::text[])", supplier_ids
+        f"SELECT {column} AS state FROM matcher.{table} WHERE id = ANY($1::{_ID_TYPE[table]}[])", ids
     )
-    return [SupplierState.model_validate_json(r["profile"]) for r in rows]
-
-
-async def stored_needs(conn: Connection, need_ids: list[str]) -> list[NeedState]:
-    rows = await conn.fetch("SELECT state FROM matcher.needs WHERE id = ANY($1::text[])", need_ids)
-    return [NeedState.model_validate_json(r["state"]) for r in rows]
+    return [model.model_validate_json(r["state"]) for r in rows]
 
 
 async def load_open_needs(conn: Connection) -> list[NeedState]:
@@ -458,41 +463,23 @@ async def insert_embeddings(conn: Connection, model: str, rows: dict[str, Any]) 
     )
 
 
-async def set_supplier_hashes(conn: Connection, hashes: dict[str, str]) -> None:
+async def set_text_hashes(conn: Connection, table: _TEXTS, hashes: dict[str, str]) -> None:
+    """Record the hash of each projected supplier's or need's current text (its vector's key)."""
     if hashes:
         await conn.execute(
-            "UPDATE matcher.suppliers s SET text_hash = u.h FROM unnest($1::uuid[], $2::text[]) AS u(id, h) "
-            "WHERE s.id = u.id",
+            f"UPDATE matcher.{table} t SET text_hash = u.h "
+            f"FROM unnest($1::{_ID_TYPE[table]}[], $2::text[]) AS u(id, h) WHERE t.id = u.id",
             list(hashes),
             list(hashes.values()),
         )
 
 
-async def set_need_hashes(conn: Connection, hashes: dict[str, str]) -> None:
-    if hashes:
-        await conn.execute(
-            "UPDATE matcher.needs n SET text_hash = u.h FROM unnest($1::text[], $2::text[]) AS u(id, h) "
-            "WHERE n.id = u.id",
-            list(hashes),
-            list(hashes.values()),
-        )
-
-
-async def supplier_embeddings(conn: Connection, supplier_ids: list[str]) -> dict[str, np.ndarray[Any, Any]]:
-    """The stored vectors of these suppliers' current texts."""
+async def text_vectors(conn: Connection, table: _TEXTS, ids: list[str]) -> dict[str, np.ndarray[Any, Any]]:
+    """The stored vectors of these suppliers' or needs' current texts, by id."""
     rows = await conn.fetch(
-        "SELECT s.id::text AS id, e.vector FROM matcher.suppliers s "
-        "JOIN matcher.embeddings e ON e.text_hash = s.text_hash WHERE s.id::text = ANY($1::text[])",
-        supplier_ids,
-    )
-    return {r["id"]: _vector(r["vector"]) for r in rows}
-
-
-async def need_embeddings(conn: Connection, need_ids: list[str]) -> dict[str, np.ndarray[Any, Any]]:
-    rows = await conn.fetch(
-        "SELECT n.id, e.vector FROM matcher.needs n "
-        "JOIN matcher.embeddings e ON e.text_hash = n.text_hash WHERE n.id = ANY($1::text[])",
-        need_ids,
+        f"SELECT t.id::text AS id, e.vector FROM matcher.{table} t "
+        f"JOIN matcher.embeddings e ON e.text_hash = t.text_hash WHERE t.id = ANY($1::{_ID_TYPE[table]}[])",
+        ids,
     )
     return {r["id"]: _vector(r["vector"]) for r in rows}
 
