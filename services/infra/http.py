@@ -18,10 +18,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.contracts.errors import InvalidData, StateConflict
 from services.infra.auth import Tokens
 from services.infra.body_limit import BodyLimit
 from services.infra.erasure import ErasedPrincipals
-from services.infra.errors import InnomatchError, error_body
+from services.infra.errors import Conflict, InnomatchError, error_body
 from services.infra.metrics import Metrics
 from services.infra.runtime import Runtime
 
@@ -49,15 +50,31 @@ def _reason(error: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _innomatch_response(exc: InnomatchError) -> Response:
+    return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=exc.headers)
+
+
 async def _innomatch_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, InnomatchError)
-    return JSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=exc.headers)
+    return _innomatch_response(exc)
+
+
+def _invalid(errors: Sequence[Any]) -> Response:
+    fields = [{"field": field_path(e["loc"]), "reason": _reason(e)} for e in errors]
+    return JSONResponse(error_body("invalid", "the request is not valid", fields=fields), 422)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    fields = [{"field": field_path(e["loc"]), "reason": _reason(e)} for e in exc.errors()]
-    return JSONResponse(error_body("invalid", "the request is not valid", fields=fields), 422)
+    return _invalid(exc.errors())
+
+
+async def _rule_error(_: Request, exc: Exception) -> Response:
+    """A pure rule's refusal (`services.contracts.errors`): 422 naming the fields, or 409."""
+    if isinstance(exc, InvalidData):
+        return _invalid([{**e, "loc": ("body", *e["loc"])} for e in exc.errors])
+    assert isinstance(exc, StateConflict)
+    return _innomatch_response(Conflict(exc.message))
 
 
 # Errors Starlette raises itself (no such route, a method the route does not allow, ...),
@@ -144,6 +161,8 @@ def create_service_app(
     app.state.erased_principals = ErasedPrincipals(lambda: runtime.pool, runtime.schema)
     app.add_exception_handler(InnomatchError, _innomatch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidData, _rule_error)
+    app.add_exception_handler(StateConflict, _rule_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=runtime.metrics)

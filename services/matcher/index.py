@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from services.contracts.vocab import FocusArea, SupplierType
 from services.matcher import semantic
-from services.matcher.ownership import partition_of
+from services.matcher.partitions import partition_of
 from services.matcher.scoring import (
     COMMON_LEVEL_SIMILARITY,
     CPV_BEST_SHARE,

@@ -17,17 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
 from services.infra.logs import get_logger
 
 log = get_logger(__name__)
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition the default Kafka partitioner gives `key` among `partitions`."""
-    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 class NeedPartitions(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from services.contracts.cpv import cpv_ancestors, cpv_lookup
+from services.contracts.errors import InvalidData, StateConflict
 from services.contracts.events import NeedState
 from services.contracts.nuts import normalize_nuts
 from services.contracts.vocab import AuthorityLevel, NeedStatus
-from services.infra.errors import Conflict
 
 # CPV levels 1 (division, XX000000) and 2 (group, XXX00000): needs sharing one of these
 # are about the same kind of thing.
@@ -39,9 +38,9 @@ _STOP_WORDS = frozenset(_STOP_TEXT.split())
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-def as_body_errors(exc: ValidationError, *prefix: str | int) -> RequestValidationError:
-    """A model's validation errors as request errors that name the body field."""
-    return RequestValidationError([{**e, "loc": ("body", *prefix, *e["loc"])} for e in exc.errors()])
+def as_body_errors(exc: ValidationError, *prefix: str | int) -> InvalidData:
+    """A model's validation errors, naming the field under `prefix` in the request body."""
+    return InvalidData([{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors()])
 
 
 def merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +83,7 @@ def next_version(state: NeedState, now: datetime, **changes: Any) -> NeedState:
 
 def require_open(state: NeedState) -> None:
     if state.status != NeedStatus.open:
-        raise Conflict(f"need {state.id} is closed and can no longer change")
+        raise StateConflict(f"need {state.id} is closed and can no longer change")
 
 
 def apply_patch(state: NeedState, fields: Mapping[str, Any], now: datetime) -> NeedState | None:
@@ -107,7 +106,7 @@ def close(state: NeedState, reason: str, now: datetime) -> NeedState:
 def cosign(state: NeedState, group_id: str, now: datetime) -> NeedState | None:
     """The need with group_id among its co-signers; None when it already is one."""
     if group_id == state.buyer_group_id:
-        raise Conflict("a buyer group cannot co-sign its own need")
+        raise StateConflict("a buyer group cannot co-sign its own need")
     require_open(state)
     if group_id in state.cosigners:
         return None

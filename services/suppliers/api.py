@@ -159,7 +159,9 @@ async def patch_supplier(
     ident = _authorize(principal, supplier_id)
     async with runtime.pool.acquire() as conn, conn.transaction():
         state = await _locked(conn, ident, if_match)
-        changed = profile.apply_patch(state, body, datetime.now(UTC))
+        changed = profile.apply_patch(
+            state, body.model_dump(mode="json", exclude_unset=True), datetime.now(UTC)
+        )
         if changed is not None and changed.alerts.webhook_url != state.alerts.webhook_url:
             await validate_webhook_setting(changed.alerts.webhook_url, runtime.settings)
         if changed is not None:

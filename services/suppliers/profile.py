@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from services.contracts.errors import InvalidData
 from services.contracts.events import SupplierRemovedState, SupplierState
-from services.suppliers.models import SupplierPatch
 
 _MERGED_OBJECTS = ("capabilities", "alerts")
 
@@ -25,14 +25,14 @@ def merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def apply_patch(state: SupplierState, patch: SupplierPatch, now: datetime) -> SupplierState | None:
-    """The profile after `patch`, one version on; None when the patch changes nothing."""
-    merged = merge(state.model_dump(mode="json"), patch.model_dump(mode="json", exclude_unset=True))
+def apply_patch(state: SupplierState, patch: Mapping[str, Any], now: datetime) -> SupplierState | None:
+    """The profile after `patch` (the fields a request set, as JSON), one version on; None when
+    the patch changes nothing."""
+    merged = merge(state.model_dump(mode="json"), dict(patch))
     try:
         changed = SupplierState.model_validate(merged)
     except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors) from None
+        raise InvalidData(exc.errors()) from None
     if changed == state:
         return None
     return changed.model_copy(update={"version": state.version + 1, "updated_at": now})

@@ -266,7 +266,7 @@ def test_a_supplier_is_scored_against_the_needs_of_the_owned_partitions_only(
 ) -> None:
     from aiokafka.partitioner import DefaultPartitioner
 
-    from services.matcher.ownership import partition_of
+    from services.matcher.partitions import partition_of
 
     suppliers, needs = population
     engine = engine_of(suppliers, needs, partitions=3)

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.contracts.errors import StateConflict
 from services.contracts.events import NeedState
-from services.infra.errors import Conflict
 from services.needs import rules
 from tests.factories import need
 
@@ -35,19 +35,19 @@ def test_cosigning_is_idempotent_and_not_for_the_owner_or_a_closed_need() -> Non
     assert signed is not None
     assert signed.cosigners == ["g-other"] and signed.version == 2
     assert rules.cosign(signed, "g-other", NOW) is None
-    with pytest.raises(Conflict, match="its own need"):
+    with pytest.raises(StateConflict, match="its own need"):
         rules.cosign(need_state, "g-owner", NOW)
     closed = rules.close(need_state, "done", NOW)
-    with pytest.raises(Conflict, match="closed"):
+    with pytest.raises(StateConflict, match="closed"):
         rules.cosign(closed, "g-other", NOW)
 
 
 def test_closing_sets_the_reason_once() -> None:
     closed = rules.close(state(), "Upphandlad", NOW)
     assert closed.status == "closed" and closed.closed_reason == "Upphandlad" and closed.version == 2
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         rules.close(closed, "again", NOW)
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         rules.apply_patch(closed, {"min_trl": 3}, NOW)
 
 
