@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -130,8 +129,3 @@ class Settings(BaseSettings):
 
     def url_of(self, service: ServiceName) -> str:
         return f"http://{self.host}:{self.port_of(service)}"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

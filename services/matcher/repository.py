@@ -44,10 +44,6 @@ async def upsert_supplier(conn: Connection, state: SupplierState) -> bool:
     return bool(stored)
 
 
-async def delete_supplier(conn: Connection, supplier_id: str) -> None:
-    await conn.execute("DELETE FROM matcher.suppliers WHERE id = $1", supplier_id)
-
-
 async def supplier_chunks(conn: Connection, size: int = 20_000) -> AsyncIterator[list[SupplierState]]:
     """Every stored supplier, `size` at a time in id order (a million never sit in memory as
     rows and models at once)."""
@@ -151,56 +147,6 @@ async def get_match(
         match_id(need_id, supplier_id),
     )
     return None if row is None else _match(row)
-
-
-async def insert_match(conn: Connection, match: StoredMatch) -> bool:
-    """Insert a first version; False when another writer got there first."""
-    inserted = await conn.fetchval(
-        f"INSERT INTO matcher.matches (id, {_MATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) "
-        "ON CONFLICT (id) DO NOTHING RETURNING true",
-        match_id(match.need_id, match.supplier_id),
-        match.need_id,
-        match.supplier_id,
-        match.score,
-        match.version,
-        match.status,
-        match.explanation.model_dump_json(),
-        match.updated_at,
-    )
-    return bool(inserted)
-
-
-async def update_match(conn: Connection, match: StoredMatch) -> None:
-    await conn.execute(
-        "UPDATE matcher.matches SET score = $2, version = $3, status = $4, explanation = $5::jsonb, "
-        "updated_at = $6 WHERE id = $1",
-        match_id(match.need_id, match.supplier_id),
-        match.score,
-        match.version,
-        match.status,
-        match.explanation.model_dump_json(),
-        match.updated_at,
-    )
-
-
-async def active_for_need(conn: Connection, need_id: str, *, for_update: bool = False) -> list[StoredMatch]:
-    rows = await conn.fetch(
-        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE need_id = $1 AND status = 'active' "
-        "ORDER BY score DESC, supplier_id" + (" FOR UPDATE" if for_update else ""),
-        need_id,
-    )
-    return [_match(r) for r in rows]
-
-
-async def active_for_supplier(
-    conn: Connection, supplier_id: str, *, for_update: bool = False
-) -> list[StoredMatch]:
-    rows = await conn.fetch(
-        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE supplier_id = $1 AND status = 'active' "
-        "ORDER BY score DESC, need_id" + (" FOR UPDATE" if for_update else ""),
-        supplier_id,
-    )
-    return [_match(r) for r in rows]
 
 
 async def need_cuts(conn: Connection, top_k: int) -> dict[str, float]:
