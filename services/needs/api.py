@@ -35,6 +35,7 @@ from services.contracts.nuts import normalize_nuts
 from services.contracts.topics import BUYER_GROUPS, NEEDS
 from services.contracts.vocab import FocusArea, NeedStatus, Procedure
 from services.infra import outbox
+from services.infra.alert_settings import PublicAlertSettings
 from services.infra.auth import OperatorDep, Principal, PrincipalDep, TokenOut, Tokens, authenticate
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
@@ -60,7 +61,6 @@ from services.needs.models import (
     NeedOut,
     NeedPage,
     NeedPatch,
-    PublicAlertSettings,
     SharedBranch,
     SimilarNeed,
     error_responses,
@@ -130,20 +130,12 @@ async def list_authorities(_: OperatorDep, runtime: RuntimeDep) -> list[Authorit
 
 
 def _group_out(group: repository.BuyerGroup) -> BuyerGroupOut:
-    alerts = group.alerts
     return BuyerGroupOut(
         id=group.id,
         name=group.name,
         focus_area=FocusArea(group.focus_area),
         members=group.members,
-        alerts=PublicAlertSettings(
-            webhook_url=alerts.webhook_url,
-            email=alerts.email,
-            language=alerts.language,
-            mode=alerts.mode,
-            min_score=alerts.min_score,
-            has_webhook_secret=alerts.webhook_secret is not None,
-        ),
+        alerts=PublicAlertSettings.of(group.alerts),
         version=group.version,
         created_at=group.created_at,
         updated_at=group.updated_at,

@@ -24,6 +24,7 @@ from services.contracts.vocab import (
     SupplierType,
     Trl,
 )
+from services.infra.alert_settings import AlertsPatch, PublicAlertSettings
 from services.infra.errors import error_body, openapi_errors
 from services.needs.rules import respond_by_in_future
 
@@ -90,19 +91,6 @@ class BuyerGroupIn(BaseModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
 
-class AlertsPatch(BaseModel):
-    """The alert settings to change; null clears webhook_url, webhook_secret or email."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    email: str | None = None
-    language: str | None = None
-    mode: str | None = None
-    min_score: float | None = None
-
-
 class BuyerGroupPatch(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -115,17 +103,6 @@ class BuyerGroupPatch(BaseModel):
     focus_area: str | None = None
     member_authority_ids: list[Any] | None = None
     alerts: AlertsPatch | None = None
-
-
-class PublicAlertSettings(BaseModel):
-    """Alert settings as shown to callers: the webhook secret is write-only."""
-
-    webhook_url: str | None
-    email: str | None
-    language: str
-    mode: str
-    min_score: float
-    has_webhook_secret: bool
 
 
 class BuyerGroupOut(BaseModel):

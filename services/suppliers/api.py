@@ -25,6 +25,7 @@ from services.contracts.events import (
 )
 from services.contracts.topics import SUPPLIERS
 from services.infra import erasure, outbox
+from services.infra.alert_settings import PublicAlertSettings
 from services.infra.auth import Principal, PrincipalDep, TokenOut, Tokens
 from services.infra.db import Connection
 from services.infra.errors import Conflict, Forbidden, NotFound
@@ -37,7 +38,6 @@ from services.suppliers.models import (
     PATCH_EXAMPLE,
     REGISTRATION_EXAMPLE,
     CpvHit,
-    PublicAlertSettings,
     SupplierCreated,
     SupplierOut,
     SupplierPatch,
@@ -51,15 +51,7 @@ router = APIRouter(prefix="/v1", tags=["suppliers"])
 
 def to_out(state: SupplierState) -> SupplierOut:
     data = state.model_dump(exclude={"alerts"})
-    alerts = state.alerts
-    data["alerts"] = PublicAlertSettings(
-        webhook_url=alerts.webhook_url,
-        email=alerts.email,
-        language=alerts.language,
-        mode=alerts.mode,
-        min_score=alerts.min_score,
-        has_webhook_secret=alerts.webhook_secret is not None,
-    )
+    data["alerts"] = PublicAlertSettings.of(state.alerts)
     return SupplierOut.model_validate(data)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.contracts.events import AlertSettings, Capabilities
 from services.contracts.vocab import CompanyType, EmailAddress, FoundedYear, OrgNumber, SupplierSize
+from services.infra.alert_settings import AlertsPatch, PublicAlertSettings
 from services.infra.errors import error_body, openapi_errors
 
 REGISTRATION_EXAMPLE: dict[str, Any] = {
@@ -74,19 +75,6 @@ class CapabilitiesPatch(BaseModel):
     trl: int | None = None
 
 
-class AlertsPatch(BaseModel):
-    """The alert settings to change; null clears webhook_url, webhook_secret or email."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    email: str | None = None
-    language: str | None = None
-    mode: str | None = None
-    min_score: float | None = None
-
-
 class SupplierPatch(BaseModel):
     """A JSON merge patch of a supplier's profile; org_number cannot be changed."""
 
@@ -99,17 +87,6 @@ class SupplierPatch(BaseModel):
     contact_email: str | None = None
     capabilities: CapabilitiesPatch | None = None
     alerts: AlertsPatch | None = None
-
-
-class PublicAlertSettings(BaseModel):
-    """Alert settings as shown to callers: the webhook secret is write-only."""
-
-    webhook_url: str | None
-    email: str | None
-    language: str
-    mode: str
-    min_score: float
-    has_webhook_secret: bool
 
 
 class SupplierOut(BaseModel):
