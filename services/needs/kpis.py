@@ -6,17 +6,13 @@ survives restarts and replicas agree (each reports the same totals; dashboards t
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import Gauge
 
 from services.contracts.vocab import FocusArea
-from services.infra.logs import get_logger
+from services.infra.kpis import refresh_forever
 from services.infra.runtime import Runtime
-
-log = get_logger(__name__)
 
 _COUNT_OPEN = "SELECT focus_area, count(*) AS n FROM needs.needs WHERE status = 'open' GROUP BY 1"
 
@@ -28,15 +24,6 @@ def with_zeros(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
     for area, n in rows:
         counts[area] = counts.get(area, 0) + n
     return counts
-
-
-# The count scans the open needs: wait at least this many times as long as it took, so the
-# refresh keeps the database busy at most 5% of the time however many needs there are.
-COST_RATIO = 20
-
-
-def pause_s(interval_s: float, took_s: float) -> float:
-    return max(interval_s, COST_RATIO * took_s)
 
 
 class NeedKpis:
@@ -59,15 +46,7 @@ class NeedKpis:
         self.publish(with_zeros((r["focus_area"], r["n"]) for r in rows))
 
     async def run(self) -> None:
-        while True:
-            started = time.perf_counter()
-            try:
-                await self.refresh()
-            except Exception as exc:  # a KPI is best effort; never take the service down
-                log.warning("kpi_refresh_failed", kpi="needs_open", error=str(exc))
-            await asyncio.sleep(
-                pause_s(self.runtime.settings.lag_poll_interval_s, time.perf_counter() - started)
-            )
+        await refresh_forever("needs_open", self.refresh, self.runtime.settings.lag_poll_interval_s)
 
 
 def install(runtime: Runtime) -> NeedKpis:

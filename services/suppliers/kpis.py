@@ -6,17 +6,13 @@ survives restarts and replicas agree (each reports the same totals; dashboards t
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import Gauge
 
 from services.contracts.vocab import CompanyType, SupplierSize
-from services.infra.logs import get_logger
+from services.infra.kpis import refresh_forever
 from services.infra.runtime import Runtime
-
-log = get_logger(__name__)
 
 Key = tuple[str, str]
 
@@ -33,16 +29,6 @@ def with_zeros(rows: Iterable[tuple[str, str, int]]) -> dict[Key, int]:
     for size, company_type, n in rows:
         counts[(size, company_type)] = counts.get((size, company_type), 0) + n
     return counts
-
-
-# The count scans the table (674 ms at 1M suppliers, tests/bench/bench_kpis.py): wait at
-# least this many times as long as it took, so the refresh keeps the database busy at most
-# 5% of the time however many suppliers there are.
-COST_RATIO = 20
-
-
-def pause_s(interval_s: float, took_s: float) -> float:
-    return max(interval_s, COST_RATIO * took_s)
 
 
 class SupplierKpis:
@@ -65,15 +51,7 @@ class SupplierKpis:
         self.publish(with_zeros((r["size"], r["company_type"], r["n"]) for r in rows))
 
     async def run(self) -> None:
-        while True:
-            started = time.perf_counter()
-            try:
-                await self.refresh()
-            except Exception as exc:  # a KPI is best effort; never take the service down
-                log.warning("kpi_refresh_failed", kpi="suppliers_registered", error=str(exc))
-            await asyncio.sleep(
-                pause_s(self.runtime.settings.lag_poll_interval_s, time.perf_counter() - started)
-            )
+        await refresh_forever("suppliers_registered", self.refresh, self.runtime.settings.lag_poll_interval_s)
 
 
 def install(runtime: Runtime) -> SupplierKpis:
