@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 from fastapi import FastAPI
-from prometheus_client import Counter, Gauge, Histogram
 
 from services.contracts.topics import NEEDS, SUPPLIERS
 from services.infra.http import create_service_app
@@ -15,50 +14,9 @@ from services.matcher import repository, semantic
 from services.matcher.api import router
 from services.matcher.embeddings import Embedder, Vectors
 from services.matcher.engine import MatchEngine
-from services.matcher.handlers import Matcher, MatcherMetrics
+from services.matcher.handlers import Matcher
+from services.matcher.metrics import MatcherMetrics
 from services.matcher.ownership import NeedPartitions
-
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-def matcher_metrics(runtime: Runtime) -> MatcherMetrics:
-    registry = runtime.metrics.registry
-    return MatcherMetrics(
-        suppliers=Gauge(
-            "innomatch_matcher_supplier_profiles",
-            "Supplier profiles held by this matcher instance.",
-            registry=registry,
-        ),
-        needs=Gauge(
-            "innomatch_matcher_open_needs", "Open needs held by this matcher instance.", registry=registry
-        ),
-        scoring=Histogram(
-            "innomatch_matcher_scoring_duration_seconds",
-            "Time to rank a need against all suppliers, or a supplier against all open needs.",
-            ["service", "direction"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        ),
-        scored=Counter(
-            "innomatch_matcher_candidates_scored",
-            "Need-supplier pairs scored.",
-            ["service", "direction"],
-            registry=registry,
-        ),
-        emitted=Counter(
-            "innomatch_matcher_matches_emitted",
-            "Match events written, by type.",
-            ["service", "type"],
-            registry=registry,
-        ),
-        scores=Histogram(
-            "innomatch_matcher_match_score",
-            "Scores of the matches found or updated.",
-            ["service"],
-            buckets=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-            registry=registry,
-        ),
-    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -68,8 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
         top_k=settings.matcher_top_k,
         partitions=settings.kafka_partitions,
     )
-    vectors = Vectors(semantic.Model(), runtime.metrics.registry, wait_s=settings.matcher_embed_wait_s)
-    matcher = Matcher(engine, matcher_metrics(runtime), vectors, owned=frozenset())
+    metrics = MatcherMetrics(runtime.metrics)
+    vectors = Vectors(semantic.Model(), metrics, wait_s=settings.matcher_embed_wait_s)
+    matcher = Matcher(engine, metrics, vectors, owned=frozenset())
     # Stable across restarts, so a restarted instance resumes its consumer groups instead of
     # reading the topics again; two instances on one host must be given names.
     instance = settings.matcher_instance or socket.gethostname()

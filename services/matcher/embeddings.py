@@ -19,13 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from services.contracts.events import NeedEvent, NeedState, SupplierEvent, SupplierRemoved, SupplierState
 from services.infra import erasure
 from services.infra.db import Connection
 from services.infra.logs import get_logger
 from services.matcher import repository, semantic
+from services.matcher.metrics import MatcherMetrics
 
 log = get_logger(__name__)
 
@@ -54,23 +53,11 @@ def _states(events: Sequence[SupplierEvent | NeedEvent]) -> list[State]:
 class Vectors:
     """Embeds texts (in a worker thread) and stores and finds their vectors."""
 
-    def __init__(self, model: semantic.Model, registry: Any, wait_s: float = 120.0) -> None:
+    def __init__(self, model: semantic.Model, metrics: MatcherMetrics, wait_s: float = 120.0) -> None:
         self.model = model
         self.wait_s = wait_s
-        self.embedded = Counter(
-            "innomatch_matcher_texts_embedded",
-            "Texts embedded by this instance, by kind and by who embedded them (the embedder "
-            "group, or a matcher consumer that could not wait).",
-            ["kind", "by"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "innomatch_matcher_embedding_duration_seconds",
-            "Time to embed one text (a supplier's includes its sentences).",
-            ["kind"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=registry,
-        )
+        self.embedded = metrics.embedded
+        self.latency = metrics.embedding_latency
 
     async def _embed(self, states: list[State]) -> list[semantic.Embedded]:
         """Embed a batch (one kind), in a worker thread, a few texts per model call."""

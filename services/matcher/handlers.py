@@ -25,11 +25,8 @@ import dataclasses
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
-
-from prometheus_client import Counter, Gauge, Histogram
 
 from services.contracts.events import (
     MatchFound,
@@ -49,6 +46,7 @@ from services.infra.db import Connection
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors, key_of
 from services.matcher.engine import MatchEngine
+from services.matcher.metrics import MatcherMetrics
 from services.matcher.repository import StoredMatch
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 from services.matcher.slate import Slate
@@ -111,16 +109,6 @@ async def explain_passages(
         explanation = pair.explanation.model_copy(update={"closest_passage": closest})
         out[(pair.need_id, pair.supplier_id)] = dataclasses.replace(pair, explanation=explanation)
     return out
-
-
-@dataclass
-class MatcherMetrics:
-    suppliers: Gauge
-    needs: Gauge
-    scoring: Histogram
-    scored: Counter
-    emitted: Counter
-    scores: Histogram
 
 
 class Matcher:

@@ -10,10 +10,10 @@ import numpy as np
 
 from services.infra.runtime import Runtime
 from services.matcher import repository, semantic
-from services.matcher.app import matcher_metrics
 from services.matcher.embeddings import Vectors
 from services.matcher.engine import MatchEngine
 from services.matcher.handlers import Matcher
+from services.matcher.metrics import MatcherMetrics
 from tests import factories
 from tests.conftest import Stack
 
@@ -58,9 +58,8 @@ async def test_the_matcher_takes_back_the_stored_suppliers_after_a_dead_lettered
     stack: Stack, db: asyncpg.Pool
 ) -> None:
     runtime = Runtime("matcher", stack.settings())  # for its metrics registry; never started
-    matcher = Matcher(
-        MatchEngine(), matcher_metrics(runtime), Vectors(semantic.Model(), runtime.metrics.registry)
-    )
+    metrics = MatcherMetrics(runtime.metrics)
+    matcher = Matcher(MatchEngine(), metrics, Vectors(semantic.Model(), metrics))
     stored = factories.supplier_state()
     never_stored = factories.supplier_state()
     async with db.acquire() as conn:
