@@ -48,6 +48,44 @@ def openapi_errors(
     }
 
 
+Example = tuple[str, str]  # (what the status means here, the example error's message)
+
+
+def error_examples(
+    resource: str,
+    *,
+    forbidden: Example,
+    not_found: Example,
+    conflict: Example,
+    invalid_fields: list[dict[str, str]],
+    **more: tuple[str, dict[str, Any]],
+) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The examples `openapi_errors` reads, for an API about `resource` ("need", "supplier"):
+    the statuses every API answers alike, and its own 403, 404, 409 and 422 (`more`: extra
+    statuses by "s<code>", each with its description and body)."""
+    examples: dict[int, tuple[str, dict[str, Any]]] = {
+        401: ("No or bad bearer token", error_body("unauthenticated", "a bearer token is required")),
+        403: (forbidden[0], error_body("forbidden", forbidden[1])),
+        404: (not_found[0], error_body("not_found", not_found[1])),
+        409: (conflict[0], error_body("conflict", conflict[1])),
+        412: (
+            "If-Match names an older version",
+            error_body("precondition_failed", f"the {resource} is at version 3", current_etag='W/"3"'),
+        ),
+        413: (
+            "The body is over 64 KiB",
+            error_body("payload_too_large", "the request body is over 65536 bytes"),
+        ),
+        422: (
+            "Invalid input; each failing field is named by its path",
+            error_body("invalid", "the request is not valid", fields=invalid_fields),
+        ),
+    }
+    for key, example in more.items():
+        examples[int(key.removeprefix("s"))] = example
+    return examples
+
+
 class InnomatchError(Exception):
     code = "error"
     status = 500

@@ -25,7 +25,7 @@ from services.contracts.vocab import (
     Trl,
 )
 from services.infra.alert_settings import AlertsPatch, PublicAlertSettings
-from services.infra.errors import error_body, openapi_errors
+from services.infra.errors import error_examples, openapi_errors
 from services.needs.rules import respond_by_in_future
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -198,34 +198,22 @@ class SimilarNeed(BaseModel):
     shared_words: list[str] = Field(description="Significant words both texts use")
 
 
-_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    401: ("No or bad bearer token", error_body("unauthenticated", "a bearer token is required")),
-    403: (
+_ERRORS = error_examples(
+    "need",
+    forbidden=(
         "The token may not do this (another buyer group, or not an operator)",
-        error_body("forbidden", "only the owning buyer group or an operator may change a need"),
+        "only the owning buyer group or an operator may change a need",
     ),
-    404: ("No such resource", error_body("not_found", "no need 0b6f5c1e-...")),
-    409: (
+    not_found=("No such resource", "no need 0b6f5c1e-..."),
+    conflict=(
         "Conflicts with the current state (a duplicate, or a closed need)",
-        error_body("conflict", "need 0b6f5c1e-... is closed and can no longer change"),
+        "need 0b6f5c1e-... is closed and can no longer change",
     ),
-    412: (
-        "If-Match names an older version",
-        error_body("precondition_failed", "the need is at version 3", current_etag='W/"3"'),
-    ),
-    413: ("The body is over 64 KiB", error_body("payload_too_large", "the request body is over 65536 bytes")),
-    422: (
-        "Invalid input; each failing field is named by its path",
-        error_body(
-            "invalid",
-            "the request is not valid",
-            fields=[
-                {"field": "cpv_codes[1]", "reason": "12345678 is not a CPV 2008 code"},
-                {"field": "respond_by", "reason": "respond_by must be after today (2026-11-23)"},
-            ],
-        ),
-    ),
-}
+    invalid_fields=[
+        {"field": "cpv_codes[1]", "reason": "12345678 is not a CPV 2008 code"},
+        {"field": "respond_by", "reason": "respond_by must be after today (2026-11-23)"},
+    ],
+)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

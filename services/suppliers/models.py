@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from services.contracts.events import AlertSettings, Capabilities
 from services.contracts.vocab import CompanyType, EmailAddress, FoundedYear, OrgNumber, SupplierSize
 from services.infra.alert_settings import AlertsPatch, PublicAlertSettings
-from services.infra.errors import error_body, openapi_errors
+from services.infra.errors import error_body, error_examples, openapi_errors
 
 REGISTRATION_EXAMPLE: dict[str, Any] = {
     "org_number": "556036-0793",
@@ -118,38 +118,23 @@ class CpvHit(BaseModel):
     level: int = Field(description="1 (division) to 5 (most specific)", examples=[5])
 
 
-_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    401: ("No or bad bearer token", error_body("unauthenticated", "a bearer token is required")),
-    403: (
-        "The token belongs to another supplier",
-        error_body("forbidden", "a supplier may only reach its own profile"),
-    ),
-    404: ("No such supplier, or it was removed", error_body("not_found", "no supplier 0b6f5c1e-...")),
-    409: (
+_ERRORS = error_examples(
+    "supplier",
+    forbidden=("The token belongs to another supplier", "a supplier may only reach its own profile"),
+    not_found=("No such supplier, or it was removed", "no supplier 0b6f5c1e-..."),
+    conflict=(
         "The organisation is already registered",
-        error_body("conflict", "a supplier with org_number 556036-0793 is already registered"),
+        "a supplier with org_number 556036-0793 is already registered",
     ),
-    412: (
-        "If-Match names an older version",
-        error_body("precondition_failed", "the supplier is at version 3", current_etag='W/"3"'),
-    ),
-    413: ("The body is over 64 KiB", error_body("payload_too_large", "the request body is over 65536 bytes")),
-    422: (
-        "Invalid input; each failing field is named by its path",
-        error_body(
-            "invalid",
-            "the request is not valid",
-            fields=[
-                {"field": "capabilities.cpv_codes[2]", "reason": "12345678 is not a CPV 2008 code"},
-                {"field": "capabilities.trl", "reason": "trl must be 1-9"},
-            ],
-        ),
-    ),
-    429: (
+    invalid_fields=[
+        {"field": "capabilities.cpv_codes[2]", "reason": "12345678 is not a CPV 2008 code"},
+        {"field": "capabilities.trl", "reason": "trl must be 1-9"},
+    ],
+    s429=(
         "Too many registrations from this address (see Retry-After)",
         error_body("rate_limited", "too many registrations from this address", retry_after_s=12),
     ),
-}
+)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
