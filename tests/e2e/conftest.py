@@ -49,6 +49,8 @@ def serve(stack: Stack, names: Sequence[str], **env_overrides: str) -> Iterator[
                 except httpx.HTTPError:
                     pass
             time.sleep(0.1)
+        if "matcher" in urls:
+            _caught_up(urls["matcher"])
         yield urls
     finally:
         for proc in procs.values():
@@ -60,3 +62,20 @@ def serve(stack: Stack, names: Sequence[str], **env_overrides: str) -> Iterator[
             except subprocess.TimeoutExpired:
                 proc.kill()
                 pytest.fail(f"{s} did not stop within 15 s of SIGTERM")
+
+
+def _caught_up(matcher: str, timeout: float = 240) -> None:
+    """Wait until the matcher has consumed everything on its topics. A new module's matcher
+    resumes where the last one stopped, and texts the earlier modules left unembedded would
+    otherwise hold up this module's first events (the embedder works through them in order)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = [
+            float(line.rsplit(" ", 1)[1])
+            for line in httpx.get(f"{matcher}/metrics", timeout=5).text.splitlines()
+            if line.startswith("innomatch_consumer_lag{")
+        ]
+        if lags and not any(lags):
+            return
+        assert time.monotonic() < deadline, f"the matcher is {sum(lags)} records behind after {timeout} s"
+        time.sleep(0.5)
