@@ -346,7 +346,9 @@ class EventConsumer:
             if attempt == budget:
                 await self._dead_letter(record, error, attempt)
                 if self.restore is not None:
-                    await self._until_done(lambda: self._restore(event))
+                    failed = await self._until_done(lambda: self._restore(event))
+                    if failed is not None:  # memory may stay ahead of the database: say so
+                        log.error("restore_failed", error=str(failed), event_id=event.id)
                 return
             log.warning("event_retry", attempt=attempt, error=str(error), event_id=event.id)
             await asyncio.sleep(self.dead_letters.backoff_s * 2 ** (attempt - 1))
