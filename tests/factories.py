@@ -6,7 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from services.contracts.events import SupplierRegistered, SupplierState, new_event
+from services.contracts.events import (
+    NeedPublished,
+    NeedState,
+    SupplierRegistered,
+    SupplierState,
+    new_event,
+)
 from services.contracts.orgnr import luhn_check_digit
 
 _serial = iter(range(100_000, 999_999))
@@ -88,3 +94,24 @@ def need(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def need_state(**overrides: Any) -> NeedState:
+    """An open need that `supplier_state()` fits (same CPV code, region and focus)."""
+    now = datetime.now(UTC)
+    data = need()
+    data.update(
+        id=str(uuid.uuid4()),
+        buyer_group_id=str(uuid.uuid4()),
+        status="open",
+        version=1,
+        published_at=now,
+        updated_at=now,
+    )
+    data.update(overrides)
+    return NeedState.model_validate(data)
+
+
+def need_published(state: NeedState | None = None) -> NeedPublished:
+    state = state or need_state()
+    return new_event(NeedPublished, source="/tests", data=state)

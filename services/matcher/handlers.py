@@ -354,16 +354,20 @@ class Matcher:
     async def _reasons_hold(self, conn: Connection, slate: Slate) -> None:
         """Withdraw what lost its reasons while this instance was deciding: another instance
         may have closed a need or erased a supplier that this one still holds in memory. Read
-        under the needs' locks (taken by `active_scores`) and the suppliers' shared locks."""
-        open_needs = await repository.open_needs_of(conn, sorted(slate.active))
-        for need_id in sorted(set(slate.active) - open_needs):
+        under the needs' locks (taken by `active_scores`) and the suppliers' shared locks.
+
+        Only a stored close or an erasure marker withdraws: a need or supplier whose row is
+        not there yet is one whose first event another consumer holds in memory and has not
+        committed, and dropping its pairs here would lose them, since that consumer may have
+        ranked before this pair's other side was in memory."""
+        for need_id in sorted(await repository.closed_needs_of(conn, sorted(slate.active))):
             slate.close(need_id)
             for pair in [p for p in slate.publish if p[0] == need_id]:
                 del slate.publish[pair]
         suppliers = sorted({supplier_id for _, supplier_id in slate.publish})
         await repository.lock_suppliers(conn, suppliers, exclusive=False)
-        live = await repository.live_suppliers(conn, suppliers)
-        for need_id, supplier_id in [p for p in slate.publish if p[1] not in live]:
+        erased = await erasure.erased_among(conn, self.schema, [erasure.supplier(s) for s in suppliers])
+        for need_id, supplier_id in [p for p in slate.publish if erasure.supplier(p[1]) in erased]:
             del slate.publish[(need_id, supplier_id)]
             slate.drop(need_id, supplier_id, "the supplier left")
 

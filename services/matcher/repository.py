@@ -263,18 +263,12 @@ async def lock_suppliers(conn: Connection, supplier_ids: Sequence[str], *, exclu
     await _lock(conn, _SUPPLIER_LOCKS, supplier_ids, exclusive)
 
 
-async def open_needs_of(conn: Connection, need_ids: Sequence[str]) -> set[str]:
-    """Which of these needs the projection holds open (as committed, or by this transaction)."""
+async def closed_needs_of(conn: Connection, need_ids: Sequence[str]) -> set[str]:
+    """Which of these needs the projection holds as no longer open (as committed, or by this
+    transaction). A need not there yet is open: its first version's transaction, in another
+    consumer of this or another instance, has not committed."""
     rows = await conn.fetch(
-        "SELECT id FROM matcher.needs WHERE id = ANY($1::text[]) AND status = 'open'", list(need_ids)
-    )
-    return {r["id"] for r in rows}
-
-
-async def live_suppliers(conn: Connection, supplier_ids: Sequence[str]) -> set[str]:
-    """Which of these suppliers the projection holds (an erased one is deleted from it)."""
-    rows = await conn.fetch(
-        "SELECT id::text AS id FROM matcher.suppliers WHERE id::text = ANY($1::text[])", list(supplier_ids)
+        "SELECT id FROM matcher.needs WHERE id = ANY($1::text[]) AND status <> 'open'", list(need_ids)
     )
     return {r["id"] for r in rows}
 

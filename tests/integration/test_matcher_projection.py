@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 import numpy as np
 
+from services.infra import erasure
 from services.infra.runtime import Runtime
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors
@@ -77,3 +78,54 @@ async def test_the_matcher_takes_back_the_stored_suppliers_after_a_dead_lettered
     assert matcher.supplier_versions == {stored.id: 1}
     assert matcher.engine.supplier(stored.id) is not None
     assert matcher.engine.supplier(never_stored.id) is None
+
+
+async def test_a_pair_is_matched_when_its_need_is_held_in_memory_before_its_row_commits(
+    stack: Stack, db: asyncpg.Pool
+) -> None:
+    """The needs replica consumer holds a new need in memory while its transaction is still
+    open; a supplier ranked meanwhile finds the need in memory but not in the projection. The
+    pair must be matched all the same: the need's own ranking may have run before the
+    supplier was in memory, so nobody else would match it."""
+    runtime = Runtime("matcher", stack.settings())  # for its metrics registry; never started
+    metrics = MatcherMetrics(runtime.metrics)
+    matcher = Matcher(MatchEngine(top_k=10), metrics, Vectors(semantic.Model(), metrics, wait_s=0))
+    need = factories.need_state()
+    supplier = factories.supplier_state()
+
+    async with db.acquire() as need_conn, db.acquire() as supplier_conn:
+        need_tx = need_conn.transaction()
+        await need_tx.start()
+        await matcher.on_need_replica(need_conn, [factories.need_published(need)])
+        async with supplier_conn.transaction():
+            await matcher.on_supplier_events(supplier_conn, [factories.supplier_registered(supplier)])
+        await need_tx.commit()
+
+    async with db.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM matcher.matches WHERE need_id = $1 AND supplier_id = $2",
+            need.id,
+            supplier.id,
+        )
+    assert status == "active"
+
+
+async def test_a_pair_of_an_erased_supplier_is_not_matched(stack: Stack, db: asyncpg.Pool) -> None:
+    """The supplier's erasure committed in another instance after this one held it in memory."""
+    runtime = Runtime("matcher", stack.settings())
+    metrics = MatcherMetrics(runtime.metrics)
+    matcher = Matcher(MatchEngine(top_k=10), metrics, Vectors(semantic.Model(), metrics, wait_s=0))
+    need = factories.need_state()
+    supplier = factories.supplier_state()
+    async with db.acquire() as conn:
+        async with conn.transaction():
+            await matcher.on_supplier_events(conn, [factories.supplier_registered(supplier)])
+        async with conn.transaction():  # what the other instance's removal commits
+            await erasure.record(conn, "matcher", [erasure.supplier(supplier.id)])
+            await repository.delete_suppliers(conn, [supplier.id])
+        async with conn.transaction():
+            await matcher.on_need_events(conn, [factories.need_published(need)])
+        count = await conn.fetchval(
+            "SELECT count(*) FROM matcher.matches WHERE need_id = $1 AND status = 'active'", need.id
+        )
+    assert count == 0
