@@ -52,6 +52,7 @@ from services.infra.faults import DATABASE_UNAVAILABLE, Stalls, transient_reason
 from services.infra.inbox import first_deliveries
 from services.infra.logs import get_logger
 from services.infra.metrics import Metrics
+from services.infra.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -306,7 +307,8 @@ class EventConsumer:
 
     async def _apply(self, events: list[CloudEvent[Any]]) -> None:
         started = time.perf_counter()
-        async with self.pool().acquire() as conn, conn.transaction():
+        async with unit_of_work(self.pool, self.schema) as work:
+            conn = work.conn
             fresh = await first_deliveries(conn, self.schema, self.consumer, [e.id for e in events])
             outcomes = []
             new = []
@@ -333,8 +335,8 @@ class EventConsumer:
 
     async def _restore(self, event: CloudEvent[Any]) -> None:
         assert self.restore is not None
-        async with self.pool().acquire() as conn, conn.transaction():
-            await self.restore(conn, [event])
+        async with unit_of_work(self.pool, self.schema) as work:
+            await self.restore(work.conn, [event])
 
     async def _apply_alone(self, record: Record, event: CloudEvent[Any]) -> None:
         """Apply one event; only permanent failures count toward the DLQ budget."""

@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(
         NEEDS,
         batch_handler=matcher.on_need_events,
-        listener=NeedPartitions(NEEDS, settle),
+        listener=NeedPartitions(NEEDS, matcher.own, settle),
         restore=matcher.restore,
     )
     # Embedding, the costly part, is split between the instances by partition too.

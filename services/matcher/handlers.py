@@ -264,6 +264,10 @@ class Matcher:
                 break
             del self.unsettled[oldest]
 
+    def own(self, owned: frozenset[int]) -> None:
+        """The needs topic's partitions this instance owns from now on (see `ownership`)."""
+        self.owned = owned
+
     async def settle(self, conn: Connection, owned: frozenset[int]) -> None:
         """After an assignment of the needs' partitions: score the suppliers changed or
         removed lately against every need now owned (see `ownership`)."""

@@ -13,37 +13,21 @@ A group co-signing its own need gets 409, like any other change the need's state
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.contracts import events as group_events
-from services.contracts.cpv import cpv_lookup, normalize_cpv
-from services.contracts.events import (
-    BuyerGroupState,
-    NeedClosed,
-    NeedPublished,
-    NeedState,
-    NeedUpdated,
-    new_event,
-)
+from services.contracts.cpv import normalize_cpv
 from services.contracts.nuts import normalize_nuts
-from services.contracts.topics import BUYER_GROUPS, NEEDS
-from services.contracts.vocab import FocusArea, NeedStatus, Procedure
-from services.infra import outbox
+from services.contracts.vocab import FocusArea, Procedure
 from services.infra.alert_settings import PublicAlertSettings
 from services.infra.auth import OperatorDep, Principal, PrincipalDep, TokenOut, Tokens, authenticate
-from services.infra.db import Connection
-from services.infra.errors import Conflict, Forbidden, NotFound
-from services.infra.etags import IfMatch, check_if_match, etag
+from services.infra.etags import IfMatch, etag
 from services.infra.http import RuntimeDep
-from services.infra.runtime import Runtime
-from services.infra.webhooks import validate_webhook_setting
-from services.needs import repository, rules
+from services.needs import handlers, repository, rules
+from services.needs.handlers import Needs
 from services.needs.models import (
     AUTHORITY_EXAMPLE,
     GROUP_EXAMPLE,
@@ -56,7 +40,6 @@ from services.needs.models import (
     BuyerGroupOut,
     BuyerGroupPatch,
     CloseIn,
-    NeedFields,
     NeedIn,
     NeedOut,
     NeedPage,
@@ -66,17 +49,14 @@ from services.needs.models import (
     error_responses,
 )
 
-SOURCE = "/innomatch/needs"
 router = APIRouter(prefix="/v1")
 
-# Similar needs are scored in the process; this many newest candidates are considered.
-_SIMILAR_CANDIDATES = 500
-_SIMILAR_SHOWN = 20
+
+def _needs(runtime: RuntimeDep) -> Needs:
+    return Needs(lambda: runtime.pool, runtime.settings, runtime.schema)
 
 
-def _invalid(field: tuple[str | int, ...], reason: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": field, "msg": reason, "type": "value_error"}])
-
+NeedsDep = Annotated[Needs, Depends(_needs)]
 
 _optional_bearer = HTTPBearer(auto_error=False, description="A token issued by Innomatch")
 
@@ -96,6 +76,10 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 # Authorities.
 
 
+def _authority_out(authority: rules.Authority) -> AuthorityOut:
+    return AuthorityOut.model_validate(authority, from_attributes=True)
+
+
 @router.post(
     "/authorities",
     status_code=201,
@@ -106,13 +90,10 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(_optional_principal)]
 async def create_authority(
     body: Annotated[AuthorityIn, Body(openapi_examples={"authority": {"value": AUTHORITY_EXAMPLE}})],
     _: OperatorDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
 ) -> AuthorityOut:
-    try:
-        async with runtime.pool.acquire() as conn:
-            return await repository.insert_authority(conn, str(uuid.uuid4()), body)
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"an authority with org_number {body.org_number} already exists") from exc
+    authority = await needs.create_authority(body.org_number, body.name, body.level, body.region)
+    return _authority_out(authority)
 
 
 @router.get(
@@ -121,20 +102,19 @@ async def create_authority(
     summary="All contracting authorities",
     responses=error_responses(401, 403),
 )
-async def list_authorities(_: OperatorDep, runtime: RuntimeDep) -> list[AuthorityOut]:
-    async with runtime.pool.acquire() as conn:
-        return await repository.list_authorities(conn)
+async def list_authorities(_: OperatorDep, needs: NeedsDep) -> list[AuthorityOut]:
+    return [_authority_out(a) for a in await needs.authorities()]
 
 
 # Buyer groups.
 
 
-def _group_out(group: repository.BuyerGroup) -> BuyerGroupOut:
+def _group_out(group: rules.BuyerGroup) -> BuyerGroupOut:
     return BuyerGroupOut(
         id=group.id,
         name=group.name,
         focus_area=FocusArea(group.focus_area),
-        members=group.members,
+        members=[_authority_out(m) for m in group.members],
         alerts=PublicAlertSettings.of(group.alerts),
         version=group.version,
         created_at=group.created_at,
@@ -142,48 +122,8 @@ def _group_out(group: repository.BuyerGroup) -> BuyerGroupOut:
     )
 
 
-async def _publish_group(
-    conn: Connection,
-    runtime: Runtime,
-    group: repository.BuyerGroup,
-    event_type: type[group_events.BuyerGroupCreated] | type[group_events.BuyerGroupUpdated],
-) -> None:
-    """The group's current state to innomatch.buyer-groups.v1, in the caller's transaction."""
-    state = BuyerGroupState(
-        id=group.id,
-        name=group.name,
-        focus_area=FocusArea(group.focus_area),
-        member_authority_ids=[m.id for m in group.members],
-        authority_levels=sorted({m.level for m in group.members}),
-        alerts=group.alerts,
-        version=group.version,
-        created_at=group.created_at,
-        updated_at=group.updated_at,
-    )
-    await outbox.append(conn, runtime.schema, BUYER_GROUPS, new_event(event_type, source=SOURCE, data=state))
-
-
-async def _check_members(conn: Connection, ids: list[uuid.UUID]) -> None:
-    """422 naming each member_authority_ids[i] that is no registered authority."""
-    missing = await repository.missing_authorities(conn, ids)
-    if missing:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "member_authority_ids", i),
-                    "msg": f"no authority {ident}",
-                    "type": "value_error",
-                }
-                for i, ident in enumerate(ids)
-                if ident in missing
-            ]
-        )
-
-
-def _authorize_group(principal: Principal, group_id: uuid.UUID) -> str:
-    if not (principal.is_operator or principal.is_buyer_group(str(group_id))):
-        raise Forbidden("a buyer group may only reach itself")
-    return str(group_id)
+def _with_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
 
 
 @router.post(
@@ -200,36 +140,17 @@ def _authorize_group(principal: Principal, group_id: uuid.UUID) -> str:
 async def create_group(
     body: Annotated[BuyerGroupIn, Body(openapi_examples={"group": {"value": GROUP_EXAMPLE}})],
     _: OperatorDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     request: Request,
     response: Response,
 ) -> BuyerGroupCreated:
-    await validate_webhook_setting(body.alerts.webhook_url, runtime.settings)
-    now = datetime.now(UTC)
-    member_ids = list(dict.fromkeys(body.member_authority_ids))
-    group_id = str(uuid.uuid4())
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        await _check_members(conn, body.member_authority_ids)
-        group = repository.BuyerGroup(
-            id=group_id,
-            name=body.name,
-            focus_area=body.focus_area.value,
-            alerts=body.alerts,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            members=[],
-        )
-        await repository.insert_group(conn, group, member_ids)
-        stored = await repository.get_group(conn, group_id)
-        assert stored is not None
-        await _publish_group(conn, runtime, stored, group_events.BuyerGroupCreated)
+    group = await needs.create_group(body)
     tokens: Tokens = request.app.state.tokens
-    issued = tokens.issue(Principal("buyer_group", group_id))
-    response.headers["ETag"] = etag(stored.version)
-    response.headers["Location"] = f"/v1/buyer-groups/{group_id}"
+    issued = tokens.issue(Principal("buyer_group", group.id))
+    _with_etag(response, group.version)
+    response.headers["Location"] = f"/v1/buyer-groups/{group.id}"
     return BuyerGroupCreated(
-        **_group_out(stored).model_dump(), token=issued.token, token_expires_at=issued.expires_at
+        **_group_out(group).model_dump(), token=issued.token, token_expires_at=issued.expires_at
     )
 
 
@@ -245,15 +166,11 @@ async def create_group(
     responses=error_responses(401, 403, 404),
 )
 async def refresh_group_token(
-    group_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, request: Request
+    group_id: uuid.UUID, principal: PrincipalDep, needs: NeedsDep, request: Request
 ) -> TokenOut:
-    ident = _authorize_group(principal, group_id)
-    async with runtime.pool.acquire() as conn:
-        group = await repository.get_group(conn, ident)
-    if group is None:
-        raise NotFound(f"no buyer group {ident}")
+    group = await needs.group(principal, str(group_id))
     tokens: Tokens = request.app.state.tokens
-    return TokenOut.of(tokens.issue(Principal("buyer_group", ident)))
+    return TokenOut.of(tokens.issue(Principal("buyer_group", group.id)))
 
 
 @router.get(
@@ -263,14 +180,10 @@ async def refresh_group_token(
     responses=error_responses(401, 403, 404),
 )
 async def get_group(
-    group_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, response: Response
+    group_id: uuid.UUID, principal: PrincipalDep, needs: NeedsDep, response: Response
 ) -> BuyerGroupOut:
-    ident = _authorize_group(principal, group_id)
-    async with runtime.pool.acquire() as conn:
-        group = await repository.get_group(conn, ident)
-    if group is None:
-        raise NotFound(f"no buyer group {ident}")
-    response.headers["ETag"] = etag(group.version)
+    group = await needs.group(principal, str(group_id))
+    _with_etag(response, group.version)
     return _group_out(group)
 
 
@@ -289,101 +202,30 @@ async def patch_group(
     group_id: uuid.UUID,
     body: BuyerGroupPatch,
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> BuyerGroupOut:
-    ident = _authorize_group(principal, group_id)
     patch = body.model_dump(mode="json", exclude_unset=True)
-    now = datetime.now(UTC)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        group = await repository.get_group(conn, ident, for_update=True)
-        if group is None:
-            raise NotFound(f"no buyer group {ident}")
-        check_if_match(if_match, group.version, "buyer group")
-        current = {
-            "name": group.name,
-            "focus_area": group.focus_area,
-            "member_authority_ids": [m.id for m in group.members],
-            "alerts": group.alerts.model_dump(mode="json"),
-        }
-        merged: BuyerGroupIn = rules.validated(BuyerGroupIn, rules.merge(current, patch))
-        if merged.alerts.webhook_url != group.alerts.webhook_url:
-            await validate_webhook_setting(merged.alerts.webhook_url, runtime.settings)
-        member_ids = list(dict.fromkeys(merged.member_authority_ids))
-        members_changed = {str(m) for m in member_ids} != {m.id for m in group.members}
-        unchanged = (
-            not members_changed
-            and merged.name == group.name
-            and merged.focus_area.value == group.focus_area
-            and merged.alerts == group.alerts
-        )
-        if not unchanged:
-            if members_changed:
-                await _check_members(conn, merged.member_authority_ids)
-            group.name, group.focus_area, group.alerts = merged.name, merged.focus_area.value, merged.alerts
-            group.version, group.updated_at = group.version + 1, now
-            await repository.update_group(conn, group, member_ids)
-            if members_changed:
-                await _rebacked(conn, runtime, ident, now)
-            group = await repository.get_group(conn, ident)
-            assert group is not None
-            await _publish_group(conn, runtime, group, group_events.BuyerGroupUpdated)
-    response.headers["ETag"] = etag(group.version)
+    group = await needs.patch_group(principal, str(group_id), patch, if_match)
+    _with_etag(response, group.version)
     return _group_out(group)
-
-
-async def _rebacked(conn: Connection, runtime: Runtime, group_id: str, now: datetime) -> None:
-    """Republish the open needs behind which the group's authorities changed."""
-    for need in await repository.open_needs_backed_by(conn, group_id):
-        state = repository.need_state(need)
-        backing = await repository.backing(conn, [state.buyer_group_id, *state.cosigners])
-        if backing == repository.stored_backing(need):
-            continue
-        changed = rules.next_version(rules.with_backing(state, backing), now)
-        await _save(conn, runtime, changed, backing, NeedUpdated)
 
 
 # Needs.
 
 
-def _authorize_owner(principal: Principal, need: NeedState) -> None:
-    if not (principal.is_operator or principal.is_buyer_group(need.buyer_group_id)):
-        raise Forbidden("only the owning buyer group or an operator may do this to a need")
-
-
-def _may_see(principal: Principal | None, need: NeedState) -> bool:
-    if need.status == NeedStatus.open:
-        return True
-    if principal is None:
-        return False
-    return principal.is_operator or (
-        principal.kind == "buyer_group" and principal.id in (need.buyer_group_id, *need.cosigners)
-    )
-
-
-async def _save(
-    conn: Connection,
-    runtime: Runtime,
-    state: NeedState,
-    backing: rules.Backing,
-    event_type: type[NeedPublished] | type[NeedUpdated] | type[NeedClosed],
-) -> NeedOut:
-    if event_type is NeedPublished:
-        await repository.insert_need(conn, state, backing)
-    else:
-        await repository.update_need(conn, state, backing)
-    await outbox.append(conn, runtime.schema, NEEDS, new_event(event_type, source=SOURCE, data=state))
+def _need_out(need: rules.Need) -> NeedOut:
     return NeedOut(
-        **state.model_dump(), authority_count=backing.count, authorities_by_level=dict(backing.by_level)
+        **need.state.model_dump(),
+        authority_count=need.backing.count,
+        authorities_by_level=dict(need.backing.by_level),
     )
 
 
-async def _locked_need(conn: Connection, need_id: uuid.UUID) -> NeedOut:
-    need = await repository.get_need(conn, str(need_id), for_update=True)
-    if need is None:
-        raise NotFound(f"no need {need_id}")
-    return need
+def _answer(response: Response, need: rules.Need) -> NeedOut:
+    _with_etag(response, need.state.version)
+    return _need_out(need)
 
 
 @router.post(
@@ -398,30 +240,12 @@ async def publish_need(
     group_id: uuid.UUID,
     body: Annotated[NeedIn, Body(openapi_examples={"need": {"value": NEED_EXAMPLE}})],
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     response: Response,
 ) -> NeedOut:
-    ident = _authorize_group(principal, group_id)
-    now = datetime.now(UTC)
-    need_id = str(uuid.uuid4())
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        backing = await repository.backing(conn, [ident])
-        if backing.count == 0 and not await repository.group_exists(conn, ident):
-            raise NotFound(f"no buyer group {ident}")
-        state = NeedState(
-            id=need_id,
-            buyer_group_id=ident,
-            status=NeedStatus.open,
-            authority_levels=backing.levels,
-            version=1,
-            published_at=now,
-            updated_at=now,
-            **body.model_dump(),
-        )
-        need = await _save(conn, runtime, state, backing, NeedPublished)
-    response.headers["ETag"] = etag(need.version)
-    response.headers["Location"] = f"/v1/needs/{need_id}"
-    return need
+    need = await needs.publish_need(principal, str(group_id), body)
+    response.headers["Location"] = f"/v1/needs/{need.state.id}"
+    return _answer(response, need)
 
 
 @router.get(
@@ -438,7 +262,7 @@ async def publish_need(
     responses=error_responses(422),
 )
 async def list_needs(
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     focus_area: FocusArea | None = None,
     cpv: Annotated[str | None, Query(examples=["34144900-7", "34000000"])] = None,
     region: Annotated[str | None, Query(examples=["SE11"])] = None,
@@ -469,14 +293,8 @@ async def list_needs(
     )
     if errors:
         raise RequestValidationError(errors)
-    async with runtime.pool.acquire() as conn:
-        rows = await repository.list_open_needs(conn, filters, limit + 1)
-    items = [need for need, _ in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last, published_at = rows[limit - 1]
-        next_cursor = rules.encode_cursor(published_at, last.id)
-    return NeedPage(items=items, next_cursor=next_cursor)
+    items, next_cursor = await needs.open_needs(filters, limit)
+    return NeedPage(items=[_need_out(n) for n in items], next_cursor=next_cursor)
 
 
 @router.get(
@@ -487,14 +305,9 @@ async def list_needs(
     responses=error_responses(401, 404),
 )
 async def get_need(
-    need_id: uuid.UUID, principal: OptionalPrincipalDep, runtime: RuntimeDep, response: Response
+    need_id: uuid.UUID, principal: OptionalPrincipalDep, needs: NeedsDep, response: Response
 ) -> NeedOut:
-    async with runtime.pool.acquire() as conn:
-        need = await repository.get_need(conn, str(need_id))
-    if need is None or not _may_see(principal, need):
-        raise NotFound(f"no need {need_id}")
-    response.headers["ETag"] = etag(need.version)
-    return need
+    return _answer(response, await needs.need(principal, str(need_id)))
 
 
 @router.patch(
@@ -508,26 +321,12 @@ async def patch_need(
     need_id: uuid.UUID,
     body: Annotated[NeedPatch, Body(openapi_examples={"patch": {"value": NEED_PATCH_EXAMPLE}})],
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> NeedOut:
     patch = body.model_dump(mode="json", exclude_unset=True)
-    now = datetime.now(UTC)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        need = await _locked_need(conn, need_id)
-        _authorize_owner(principal, need)
-        check_if_match(if_match, need.version, "need")
-        rules.require_open(need)
-        state = repository.need_state(need)
-        current = state.model_dump(mode="json", include=set(NeedFields.model_fields))
-        fields: NeedFields = rules.validated(NeedFields, {**current, **patch})
-        changed = rules.apply_patch(state, fields.model_dump(), now)
-        if changed is not None:
-            backing = repository.stored_backing(need)
-            need = await _save(conn, runtime, changed, backing, NeedUpdated)
-    response.headers["ETag"] = etag(need.version)
-    return need
+    return _answer(response, await needs.patch_need(principal, str(need_id), patch, if_match))
 
 
 @router.post(
@@ -541,19 +340,11 @@ async def close_need(
     need_id: uuid.UUID,
     body: CloseIn,
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    needs: NeedsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> NeedOut:
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        need = await _locked_need(conn, need_id)
-        _authorize_owner(principal, need)
-        check_if_match(if_match, need.version, "need")
-        closed = rules.close(repository.need_state(need), body.reason, datetime.now(UTC))
-        backing = repository.stored_backing(need)
-        need = await _save(conn, runtime, closed, backing, NeedClosed)
-    response.headers["ETag"] = etag(need.version)
-    return need
+    return _answer(response, await needs.close_need(principal, str(need_id), body.reason, if_match))
 
 
 @router.post(
@@ -568,18 +359,9 @@ async def close_need(
     responses=error_responses(401, 403, 404, 409),
 )
 async def cosign_need(
-    need_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, response: Response
+    need_id: uuid.UUID, principal: PrincipalDep, needs: NeedsDep, response: Response
 ) -> NeedOut:
-    if principal.kind != "buyer_group" or principal.id is None:
-        raise Forbidden("only a buyer group may co-sign a need, with its own token")
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        need = await _locked_need(conn, need_id)
-        state = rules.cosign(repository.need_state(need), principal.id, datetime.now(UTC))
-        if state is not None:
-            backing = await repository.backing(conn, [state.buyer_group_id, *state.cosigners])
-            need = await _save(conn, runtime, rules.with_backing(state, backing), backing, NeedUpdated)
-    response.headers["ETag"] = etag(need.version)
-    return need
+    return _answer(response, await needs.cosign_need(principal, str(need_id)))
 
 
 @router.get(
@@ -592,30 +374,16 @@ async def cosign_need(
     ),
     responses=error_responses(401, 403, 404),
 )
-async def similar_needs(
-    need_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep
-) -> list[SimilarNeed]:
-    async with runtime.pool.acquire() as conn:
-        need = await repository.get_need(conn, str(need_id))
-        if need is None or not _may_see(principal, need):
-            raise NotFound(f"no need {need_id}")
-        _authorize_owner(principal, need)
-        branches, words = await repository.branches_and_words(conn, need.id)
-        candidates = await repository.similar_candidates(
-            conn, need.id, need.buyer_group_id, branches, words, _SIMILAR_CANDIDATES
+async def similar_needs(need_id: uuid.UUID, principal: PrincipalDep, needs: NeedsDep) -> list[SimilarNeed]:
+    return [
+        SimilarNeed(
+            need=_need_out(other),
+            score=sim.score,
+            shared_cpv_branches=[
+                SharedBranch(code=e.code, label_sv=e.label_sv, label_en=e.label_en)
+                for e in handlers.shared_branches(sim)
+            ],
+            shared_words=sim.shared_words,
         )
-    scored = [(rules.similarity(branches, words, c.branches, c.words), c.need) for c in candidates]
-    scored.sort(key=lambda pair: (-pair[0].score, -pair[1].published_at.timestamp(), pair[1].id))
-    out: list[SimilarNeed] = []
-    for sim, other in scored[:_SIMILAR_SHOWN]:
-        shared = []
-        for code in sim.shared_cpv_branches:
-            entry = cpv_lookup(code)
-            if entry is not None:
-                shared.append(SharedBranch(code=entry.code, label_sv=entry.label_sv, label_en=entry.label_en))
-        out.append(
-            SimilarNeed(
-                need=other, score=sim.score, shared_cpv_branches=shared, shared_words=sim.shared_words
-            )
-        )
-    return out
+        for sim, other in await needs.similar_needs(principal, str(need_id))
+    ]

@@ -1,4 +1,5 @@
-"""The needs schema: authorities, buyer groups with their members, and needs."""
+"""The needs schema: authorities, buyer groups with their members, and needs. All of the
+service's SQL is here; it returns the domain types of `rules`."""
 
 from __future__ import annotations
 
@@ -10,29 +11,44 @@ from datetime import datetime
 from typing import Any
 
 from services.contracts.events import AlertSettings, NeedState
+from services.contracts.vocab import AuthorityLevel
 from services.infra.db import Connection
 from services.needs import rules
-from services.needs.models import AuthorityIn, AuthorityOut, NeedOut
+from services.needs.rules import Authority, BuyerGroup, Need
 
 _AUTHORITY_COLUMNS = "id::text, org_number, name, level, region, created_at"
 
 
-async def insert_authority(conn: Connection, authority_id: str, body: AuthorityIn) -> AuthorityOut:
+def _authority(row: Any) -> Authority:
+    return Authority(
+        id=row["id"],
+        org_number=row["org_number"],
+        name=row["name"],
+        level=AuthorityLevel(row["level"]),
+        region=row["region"],
+        created_at=row["created_at"],
+    )
+
+
+async def insert_authority(
+    conn: Connection, authority_id: str, org_number: str, name: str, level: str, region: str
+) -> Authority:
+    """Raises asyncpg.UniqueViolationError when the org_number is registered already."""
     row = await conn.fetchrow(
         "INSERT INTO needs.authorities (id, org_number, name, level, region) "
         f"VALUES ($1, $2, $3, $4, $5) RETURNING {_AUTHORITY_COLUMNS}",
         authority_id,
-        body.org_number,
-        body.name,
-        body.level,
-        body.region,
+        org_number,
+        name,
+        level,
+        region,
     )
-    return AuthorityOut.model_validate(dict(row or {}))
+    return _authority(row)
 
 
-async def list_authorities(conn: Connection) -> list[AuthorityOut]:
+async def list_authorities(conn: Connection) -> list[Authority]:
     rows = await conn.fetch(f"SELECT {_AUTHORITY_COLUMNS} FROM needs.authorities ORDER BY name, id")
-    return [AuthorityOut.model_validate(dict(r)) for r in rows]
+    return [_authority(r) for r in rows]
 
 
 async def missing_authorities(conn: Connection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -41,18 +57,6 @@ async def missing_authorities(conn: Connection, ids: Sequence[uuid.UUID]) -> set
 
 
 # Buyer groups.
-
-
-@dataclass
-class BuyerGroup:
-    id: str
-    name: str
-    focus_area: str
-    alerts: AlertSettings
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    members: list[AuthorityOut]
 
 
 async def insert_group(conn: Connection, group: BuyerGroup, member_ids: Sequence[uuid.UUID]) -> None:
@@ -121,7 +125,7 @@ async def get_group(conn: Connection, group_id: str, *, for_update: bool = False
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        members=[AuthorityOut.model_validate(dict(m)) for m in members],
+        members=[_authority(m) for m in members],
     )
 
 
@@ -197,22 +201,12 @@ async def update_need(conn: Connection, state: NeedState, backing: rules.Backing
 _NEED_COLUMNS = "state, authority_count, authorities_by_level"
 
 
-def _need(row: Any) -> NeedOut:
-    data = json.loads(row["state"])
-    data["authority_count"] = row["authority_count"]
-    data["authorities_by_level"] = json.loads(row["authorities_by_level"])
-    return NeedOut.model_validate(data)
+def _need(row: Any) -> Need:
+    by_level = json.loads(row["authorities_by_level"])
+    return Need(NeedState.model_validate_json(row["state"]), rules.Backing(row["authority_count"], by_level))
 
 
-def stored_backing(need: NeedOut) -> rules.Backing:
-    return rules.Backing(need.authority_count, {k.value: n for k, n in need.authorities_by_level.items()})
-
-
-def need_state(need: NeedOut) -> NeedState:
-    return NeedState.model_validate(need.model_dump(exclude={"authority_count", "authorities_by_level"}))
-
-
-async def get_need(conn: Connection, need_id: str, *, for_update: bool = False) -> NeedOut | None:
+async def get_need(conn: Connection, need_id: str, *, for_update: bool = False) -> Need | None:
     row = await conn.fetchrow(
         f"SELECT {_NEED_COLUMNS} FROM needs.needs WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
         need_id,
@@ -220,7 +214,7 @@ async def get_need(conn: Connection, need_id: str, *, for_update: bool = False) 
     return _need(row) if row else None
 
 
-async def open_needs_backed_by(conn: Connection, group_id: str) -> list[NeedOut]:
+async def open_needs_backed_by(conn: Connection, group_id: str) -> list[Need]:
     """The open needs the group owns or co-signs, locked until the transaction ends."""
     rows = await conn.fetch(
         f"SELECT {_NEED_COLUMNS} FROM needs.needs WHERE status = 'open' "
@@ -245,7 +239,7 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-async def list_open_needs(conn: Connection, f: NeedFilter, limit: int) -> list[tuple[NeedOut, datetime]]:
+async def list_open_needs(conn: Connection, f: NeedFilter, limit: int) -> list[tuple[Need, datetime]]:
     """Open needs matching f, newest first (published_at, then id), at most limit."""
     where = ["status = 'open'"]
     args: list[Any] = []
@@ -280,7 +274,7 @@ async def list_open_needs(conn: Connection, f: NeedFilter, limit: int) -> list[t
 
 @dataclass(frozen=True)
 class Candidate:
-    need: NeedOut
+    need: Need
     branches: list[str]
     words: list[str]
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.contracts.cpv import cpv_ancestors, cpv_lookup
 from services.contracts.errors import InvalidData, StateConflict
-from services.contracts.events import NeedState
+from services.contracts.events import AlertSettings, NeedState
 from services.contracts.nuts import normalize_nuts
 from services.contracts.vocab import AuthorityLevel, NeedStatus
 
@@ -71,6 +71,40 @@ class Backing:
     @property
     def levels(self) -> list[AuthorityLevel]:
         return [level for level in AuthorityLevel if self.by_level.get(level, 0) > 0]
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A contracting authority (kommun, region or national agency)."""
+
+    id: str
+    org_number: str
+    name: str
+    level: AuthorityLevel
+    region: str
+    created_at: datetime
+
+
+@dataclass
+class BuyerGroup:
+    """Authorities that stand together behind needs, with where their alerts go."""
+
+    id: str
+    name: str
+    focus_area: str
+    alerts: AlertSettings
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    members: list[Authority]
+
+
+@dataclass(frozen=True)
+class Need:
+    """A need as stored: its event state and the authorities behind it."""
+
+    state: NeedState
+    backing: Backing
 
 
 def with_backing(state: NeedState, backing: Backing) -> NeedState:

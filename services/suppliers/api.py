@@ -8,32 +8,19 @@ to whatever version is current.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import asyncpg
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from services.contracts.cpv import search_cpv
-from services.contracts.events import (
-    SupplierRegistered,
-    SupplierRemoved,
-    SupplierState,
-    SupplierUpdated,
-    new_event,
-)
-from services.contracts.topics import SUPPLIERS
-from services.infra import erasure, outbox
+from services.contracts.events import SupplierState
 from services.infra.alert_settings import PublicAlertSettings
 from services.infra.auth import Principal, PrincipalDep, TokenOut, Tokens
-from services.infra.db import Connection
-from services.infra.errors import Conflict, Forbidden, NotFound
-from services.infra.etags import IfMatch, check_if_match, etag
+from services.infra.etags import IfMatch, etag
 from services.infra.http import RuntimeDep
 from services.infra.ratelimit import RateLimiter
-from services.infra.webhooks import validate_webhook_setting
-from services.suppliers import profile, repository
+from services.suppliers.handlers import Suppliers
 from services.suppliers.models import (
     PATCH_EXAMPLE,
     REGISTRATION_EXAMPLE,
@@ -45,8 +32,14 @@ from services.suppliers.models import (
     error_responses,
 )
 
-SOURCE = "/innomatch/suppliers"
 router = APIRouter(prefix="/v1", tags=["suppliers"])
+
+
+def _suppliers(runtime: RuntimeDep) -> Suppliers:
+    return Suppliers(lambda: runtime.pool, runtime.settings, runtime.schema)
+
+
+SuppliersDep = Annotated[Suppliers, Depends(_suppliers)]
 
 
 def to_out(state: SupplierState) -> SupplierOut:
@@ -55,23 +48,14 @@ def to_out(state: SupplierState) -> SupplierOut:
     return SupplierOut.model_validate(data)
 
 
+def _answer(response: Response, state: SupplierState) -> SupplierOut:
+    response.headers["ETag"] = etag(state.version)
+    return to_out(state)
+
+
 async def _limit_registrations(request: Request) -> None:
     limiter: RateLimiter = request.app.state.registration_limiter
     limiter.check(request.client.host if request.client else "unknown", "registrations")
-
-
-def _authorize(principal: Principal, supplier_id: uuid.UUID) -> str:
-    if not (principal.is_operator or principal.is_supplier(str(supplier_id))):
-        raise Forbidden("a supplier may only reach its own profile")
-    return str(supplier_id)
-
-
-async def _locked(conn: Connection, supplier_id: str, if_match: str | None) -> SupplierState:
-    state = await repository.get_for_update(conn, supplier_id)
-    if state is None:
-        raise NotFound(f"no supplier {supplier_id}")
-    check_if_match(if_match, state.version, "supplier")
-    return state
 
 
 @router.post(
@@ -86,28 +70,16 @@ async def register(
     body: Annotated[
         SupplierRegistration, Body(openapi_examples={"registration": {"value": REGISTRATION_EXAMPLE}})
     ],
-    runtime: RuntimeDep,
+    suppliers: SuppliersDep,
     request: Request,
     response: Response,
 ) -> SupplierCreated:
-    now = datetime.now(UTC)
-    state = SupplierState(
-        id=str(uuid.uuid4()), version=1, created_at=now, updated_at=now, **body.model_dump()
-    )
-    await validate_webhook_setting(state.alerts.webhook_url, runtime.settings)
-    event = new_event(SupplierRegistered, source=SOURCE, subject=state.id, data=state)
-    try:
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            await repository.insert(conn, state)
-            await outbox.append(conn, runtime.schema, SUPPLIERS, event)
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"a supplier with org_number {state.org_number} is already registered") from exc
+    state = await suppliers.register(body.model_dump())
     tokens: Tokens = request.app.state.tokens
     issued = tokens.issue(Principal("supplier", state.id))
-    response.headers["ETag"] = etag(state.version)
     response.headers["Location"] = f"/v1/suppliers/{state.id}"
     return SupplierCreated(
-        **to_out(state).model_dump(), token=issued.token, token_expires_at=issued.expires_at
+        **_answer(response, state).model_dump(), token=issued.token, token_expires_at=issued.expires_at
     )
 
 
@@ -118,15 +90,9 @@ async def register(
     responses=error_responses(401, 403, 404),
 )
 async def get_supplier(
-    supplier_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, response: Response
+    supplier_id: uuid.UUID, principal: PrincipalDep, suppliers: SuppliersDep, response: Response
 ) -> SupplierOut:
-    ident = _authorize(principal, supplier_id)
-    async with runtime.pool.acquire() as conn:
-        state = await repository.get(conn, ident)
-    if state is None:
-        raise NotFound(f"no supplier {supplier_id}")
-    response.headers["ETag"] = etag(state.version)
-    return to_out(state)
+    return _answer(response, await suppliers.supplier(principal, str(supplier_id)))
 
 
 @router.patch(
@@ -144,25 +110,12 @@ async def patch_supplier(
     supplier_id: uuid.UUID,
     body: Annotated[SupplierPatch, Body(openapi_examples={"patch": {"value": PATCH_EXAMPLE}})],
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    suppliers: SuppliersDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> SupplierOut:
-    ident = _authorize(principal, supplier_id)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        state = await _locked(conn, ident, if_match)
-        changed = profile.apply_patch(
-            state, body.model_dump(mode="json", exclude_unset=True), datetime.now(UTC)
-        )
-        if changed is not None and changed.alerts.webhook_url != state.alerts.webhook_url:
-            await validate_webhook_setting(changed.alerts.webhook_url, runtime.settings)
-        if changed is not None:
-            await repository.update(conn, changed)
-            event = new_event(SupplierUpdated, source=SOURCE, subject=ident, data=changed)
-            await outbox.append(conn, runtime.schema, SUPPLIERS, event)
-            state = changed
-    response.headers["ETag"] = etag(state.version)
-    return to_out(state)
+    patch = body.model_dump(mode="json", exclude_unset=True)
+    return _answer(response, await suppliers.change(principal, str(supplier_id), patch, if_match))
 
 
 @router.delete(
@@ -179,17 +132,9 @@ async def patch_supplier(
     responses=error_responses(401, 403, 404, 412),
 )
 async def delete_supplier(
-    supplier_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, if_match: IfMatch = None
+    supplier_id: uuid.UUID, principal: PrincipalDep, suppliers: SuppliersDep, if_match: IfMatch = None
 ) -> Response:
-    ident = _authorize(principal, supplier_id)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        state = await _locked(conn, ident, if_match)
-        removed = profile.tombstone(state, datetime.now(UTC))
-        await repository.remove(conn, removed)
-        event = new_event(SupplierRemoved, source=SOURCE, subject=ident, data=removed)
-        await outbox.append(conn, runtime.schema, SUPPLIERS, event)
-        await outbox.append_tombstone(conn, runtime.schema, SUPPLIERS, ident, event.id)
-        await erasure.record(conn, runtime.schema, [erasure.supplier(ident)])
+    await suppliers.erase(principal, str(supplier_id), if_match)
     return Response(status_code=204)
 
 
@@ -205,15 +150,11 @@ async def delete_supplier(
     responses=error_responses(401, 403, 404),
 )
 async def refresh_token(
-    supplier_id: uuid.UUID, principal: PrincipalDep, runtime: RuntimeDep, request: Request
+    supplier_id: uuid.UUID, principal: PrincipalDep, suppliers: SuppliersDep, request: Request
 ) -> TokenOut:
-    ident = _authorize(principal, supplier_id)
-    async with runtime.pool.acquire() as conn:
-        state = await repository.get(conn, ident)
-    if state is None:
-        raise NotFound(f"no supplier {supplier_id}")
+    state = await suppliers.supplier(principal, str(supplier_id))
     tokens: Tokens = request.app.state.tokens
-    return TokenOut.of(tokens.issue(Principal("supplier", ident)))
+    return TokenOut.of(tokens.issue(Principal("supplier", state.id)))
 
 
 @router.get(
