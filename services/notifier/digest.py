@@ -4,7 +4,6 @@ neither skips nor doubles one; the alerts it gathers change state in the same tr
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,15 +40,9 @@ async def run_due(
     for mode in (AlertMode.daily, AlertMode.weekly):
         period, at = schedule.last_run(mode, now)
         async with pool.acquire() as conn:
-            due = await conn.fetch(
-                "SELECT DISTINCT d.principal, d.channel FROM notifier.deliveries d "
-                "JOIN notifier.recipients r ON r.principal = d.principal "
-                "WHERE d.state = 'digest' AND d.created_at <= $1 AND r.alerts->>'mode' = $2",
-                at,
-                mode.value,
-            )
-        for row in due:
-            digest = await _make(pool, row["principal"], row["channel"], period, at, settings)
+            due = await repository.digests_due(conn, mode.value, at)
+        for principal, channel in due:
+            digest = await _make(pool, principal, channel, period, at, settings)
             if digest is not None:
                 made.append(digest)
     return made
@@ -61,30 +54,24 @@ async def _make(
     ident = digest_id(principal, channel, period)
     async with pool.acquire() as conn, conn.transaction():
         await repository.lock_rendering(conn, exclusive=False)
-        if await conn.fetchval("SELECT 1 FROM notifier.digests WHERE id = $1", ident):
+        if await repository.digest_made(conn, ident):
             return None
-        rows = await conn.fetch(
-            "SELECT id, match_id FROM notifier.deliveries WHERE principal = $1 AND channel = $2 "
-            "AND state = 'digest' AND created_at <= $3 ORDER BY score DESC, id FOR UPDATE",
-            principal,
-            channel,
-            at,
-        )
+        rows = await repository.lock_held_for_digest(conn, principal, channel, at)
         if not rows:
             return None
         recipient = (await repository.recipients(conn, [principal])).get(principal)
         alerts = recipient.alerts if recipient else None
         budget = (alerts.digest_budget if alerts else None) or settings.notifier_digest_budget
         kept, cut = policy.within_budget(rows, budget)
-        views = await repository.views(conn, [r["match_id"] for r in kept])
+        views = await repository.views(conn, [r.match_id for r in kept])
         language = alerts.language if alerts else Language.sv
         created = datetime.now(UTC).isoformat()
         items = [
             render.alert_body(
-                alert_id=r["id"],
-                thread_id=alert_id(principal, r["match_id"], "inbox"),
+                alert_id=r.id,
+                thread_id=alert_id(principal, r.match_id, "inbox"),
                 recipient=principal,
-                view=views[r["match_id"]],
+                view=views[r.match_id],
                 language=language,
                 created_at=created,
             )
@@ -98,35 +85,16 @@ async def _make(
             suppressed=len(cut),
             created_at=created,
         )
-        inserted = await conn.fetchval(
-            "INSERT INTO notifier.digests (id, principal, channel, period, size, suppressed) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
-            ident,
-            principal,
-            channel,
-            period,
-            len(kept),
-            len(cut),
+        digest = repository.NewDigest(
+            id=ident,
+            principal=principal,
+            channel=channel,
+            period=period,
+            payload=payload,
+            kept=[r.id for r in kept],
+            cut=[r.id for r in cut],
         )
-        if inserted is None:  # another instance made it meanwhile
+        if not await repository.add_digest(conn, digest):  # another instance made it meanwhile
             return None
-        await conn.execute(
-            "INSERT INTO notifier.deliveries (id, kind, principal, channel, state, next_attempt_at, payload, "
-            "delivery_key) VALUES ($1, 'digest', $2, $3, 'queued', now(), $4::jsonb, $1)",
-            ident,
-            principal,
-            channel,
-            json.dumps(payload),
-        )
-        await conn.execute(
-            "UPDATE notifier.deliveries SET state = 'in_digest', carried_by = $2 WHERE id = ANY($1::text[])",
-            [r["id"] for r in kept],
-            ident,
-        )
-        await conn.execute(
-            "UPDATE notifier.deliveries SET state = 'suppressed', reason = 'budget' "
-            "WHERE id = ANY($1::text[])",
-            [r["id"] for r in cut],
-        )
         await repository.wake_worker(conn)
     return Made(ident, principal, channel, period, len(kept), len(cut))

@@ -3,7 +3,7 @@ into alert threads (the inbox) and push deliveries, in the consumer's transactio
 
 Events of different topics arrive in any order. A match whose need is not known yet is
 kept, and its buyer-group alerts are made when the need arrives; a delivery to a recipient
-whose settings are not known yet waits (state `waiting`) and is routed when they arrive.
+whose settings are not known yet waits (`DeliveryState.WAITING`) and is routed when they arrive.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from services.infra import erasure
 from services.infra.db import Connection
 from services.notifier import policy, render, repository
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.policy import DeliveryState
 from services.notifier.repository import MatchRow, NeedRow, NewDelivery
 
 SCHEMA = "notifier"
@@ -114,13 +115,13 @@ class Handlers:
     async def _route_held(self, conn: Connection, principal: str, held: list[Any]) -> None:
         """Route the deliveries that waited for the recipient's settings."""
         recipient = (await repository.recipients(conn, [principal]))[principal]
-        routes: list[tuple[str, str, str | None]] = []
+        routes: list[tuple[str, DeliveryState, str | None]] = []
         for row in held:
             chosen = policy.route(
                 recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
             )
-            chosen = chosen or policy.Route(policy.SKIPPED, "not_configured")
-            if chosen.state == policy.SUPPRESSED and chosen.reason:
+            chosen = chosen or policy.Route(DeliveryState.SKIPPED, "not_configured")
+            if chosen.state == DeliveryState.SUPPRESSED and chosen.reason:
                 self.metrics.suppress(chosen.reason)
             routes.append((row["id"], chosen.state, chosen.reason))
         await repository.set_routes(conn, routes)
@@ -163,12 +164,12 @@ class Handlers:
                         )
         opened = await repository.add_threads(conn, threads)
         written = await repository.put_deliveries(conn, deliveries)
-        if any(state == policy.QUEUED for state, _ in written):
+        if any(state == DeliveryState.QUEUED for state, _ in written):
             await repository.wake_worker(conn)
         # Counted in the transaction: a rollback that replays the batch may count twice, which
         # a counter tolerates better than missing a suppression.
         for state, reason in written:
-            if state == policy.SUPPRESSED and reason:
+            if state == DeliveryState.SUPPRESSED and reason:
                 self.metrics.suppress(reason)
         by_id = {m.id: m for m in matches}
         self._count_inbox(opened, by_id, recipients)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -15,10 +16,38 @@ from services.contracts.vocab import AlertMode
 Channel = Literal["webhook", "email"]
 CHANNELS: tuple[Channel, ...] = ("webhook", "email")
 
-# States of a push delivery row (see migrations/002_alerts.sql).
-WAITING, QUEUED, DIGEST, SUPPRESSED, SKIPPED = "waiting", "queued", "digest", "suppressed", "skipped"
+
+class DeliveryState(StrEnum):
+    """The state of a push delivery row (`deliveries.state`, see migrations/002_alerts.sql);
+    the values are what the database stores."""
+
+    WAITING = "waiting"  # the recipient's settings are not known yet
+    QUEUED = "queued"  # due at next_attempt_at, claimed by the worker
+    DIGEST = "digest"  # held for the recipient's next digest
+    IN_DIGEST = "in_digest"  # carried by a digest delivery (carried_by)
+    IN_BATCH = "in_batch"  # carried by a batch delivery (carried_by)
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    SKIPPED = "skipped"
+
+
+class DeliveryKind(StrEnum):
+    """What a delivery row sends (`deliveries.kind`)."""
+
+    ALERT = "alert"  # one match alert
+    BATCH = "batch"  # instant alerts due together for one recipient and channel
+    DIGEST = "digest"  # a daily or weekly digest
+
+
 # Rows not yet tried: a newer match version or a withdrawal may still change them.
-OPEN_STATES = (WAITING, QUEUED, DIGEST, SUPPRESSED, SKIPPED)
+OPEN_STATES = (
+    DeliveryState.WAITING,
+    DeliveryState.QUEUED,
+    DeliveryState.DIGEST,
+    DeliveryState.SUPPRESSED,
+    DeliveryState.SKIPPED,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +77,7 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Route:
-    state: str
+    state: DeliveryState
     reason: str | None = None
 
 
@@ -61,18 +90,18 @@ def route(
     is decided once the recipient's settings arrive.
     """
     if not active:
-        return Route(SKIPPED, "withdrawn")
+        return Route(DeliveryState.SKIPPED, "withdrawn")
     if recipient is None:
-        return Route(WAITING)
+        return Route(DeliveryState.WAITING)
     if not recipient.configured(channel, smtp=smtp):
         return None
     if recipient.turned_off(channel):
-        return Route(SUPPRESSED, "disabled")
+        return Route(DeliveryState.SUPPRESSED, "disabled")
     if score < recipient.alerts.min_score:
-        return Route(SUPPRESSED, "min_score")
+        return Route(DeliveryState.SUPPRESSED, "min_score")
     if recipient.alerts.mode == AlertMode.instant:
-        return Route(QUEUED)
-    return Route(DIGEST)
+        return Route(DeliveryState.QUEUED)
+    return Route(DeliveryState.DIGEST)
 
 
 def retry_delay(attempt: int, *, base_s: float, cap_s: float, jitter: float) -> float:

@@ -4,14 +4,15 @@ inbox); push deliveries and digests."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.contracts.events import AlertSettings, MatchExplanation, MatchState, NeedState
 from services.infra.db import Connection
-from services.notifier.policy import OPEN_STATES, Recipient
+from services.notifier.policy import OPEN_STATES, DeliveryKind, DeliveryState, Recipient
 from services.notifier.render import MatchView
 
 WAKE_CHANNEL = "notifier_deliveries"
@@ -353,7 +354,7 @@ class NewDelivery:
     match_id: str
     match_version: int
     score: float
-    state: str
+    state: DeliveryState
     reason: str | None
     event_time: datetime
 
@@ -368,7 +369,8 @@ async def put_deliveries(conn: Connection, rows: Sequence[NewDelivery]) -> list[
     written = await conn.fetch(
         "INSERT INTO notifier.deliveries (id, kind, principal, channel, match_id, match_version, score, "
         "state, reason, event_time, next_attempt_at) "
-        "SELECT id, 'alert', p, c, m, v, s, st, r, t, CASE WHEN st = 'queued' THEN now() END "
+        f"SELECT id, '{DeliveryKind.ALERT}', p, c, m, v, s, st, r, t, "
+        f"CASE WHEN st = '{DeliveryState.QUEUED}' THEN now() END "
         "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::float8[], "
         "$7::text[], $8::text[], $9::timestamptz[]) AS x(id, p, c, m, v, s, st, r, t) "
         "ON CONFLICT (id) DO UPDATE SET match_version = EXCLUDED.match_version, score = EXCLUDED.score, "
@@ -395,11 +397,11 @@ async def put_deliveries(conn: Connection, rows: Sequence[NewDelivery]) -> list[
 async def withdraw(conn: Connection, match_ids: Sequence[str]) -> None:
     """A withdrawn match is not alerted: drop what was not tried yet."""
     await conn.execute(
-        "UPDATE notifier.deliveries SET state = 'skipped', reason = 'withdrawn', next_attempt_at = NULL "
-        "WHERE match_id = ANY($1::text[]) AND kind = 'alert' AND first_attempt_at IS NULL "
-        "AND state = ANY($2::text[])",
+        f"UPDATE notifier.deliveries SET state = '{DeliveryState.SKIPPED}', reason = 'withdrawn', "
+        f"next_attempt_at = NULL WHERE match_id = ANY($1::text[]) AND kind = '{DeliveryKind.ALERT}' "
+        "AND first_attempt_at IS NULL AND state = ANY($2::text[])",
         list(match_ids),
-        ["waiting", "queued", "digest"],
+        [DeliveryState.WAITING, DeliveryState.QUEUED, DeliveryState.DIGEST],
     )
 
 
@@ -409,16 +411,16 @@ async def waiting(conn: Connection, principal: str) -> list[Any]:
         await conn.fetch(
             "SELECT d.id, d.channel, d.score, m.status FROM notifier.deliveries d "
             "JOIN notifier.matches m ON m.id = d.match_id "
-            "WHERE d.principal = $1 AND d.state = 'waiting' FOR UPDATE OF d",
+            f"WHERE d.principal = $1 AND d.state = '{DeliveryState.WAITING}' FOR UPDATE OF d",
             principal,
         )
     )
 
 
-async def set_routes(conn: Connection, routes: Sequence[tuple[str, str, str | None]]) -> None:
+async def set_routes(conn: Connection, routes: Sequence[tuple[str, DeliveryState, str | None]]) -> None:
     await conn.executemany(
         "UPDATE notifier.deliveries SET state = $2, reason = $3, "
-        "next_attempt_at = CASE WHEN $2 = 'queued' THEN now() END WHERE id = $1",
+        f"next_attempt_at = CASE WHEN $2 = '{DeliveryState.QUEUED}' THEN now() END WHERE id = $1",
         routes,
     )
 
@@ -426,11 +428,324 @@ async def set_routes(conn: Connection, routes: Sequence[tuple[str, str, str | No
 async def release_digest(conn: Connection, principal: str) -> int:
     """A recipient who switched to instant alerts gets what waited for a digest now: how many."""
     status = await conn.execute(
-        "UPDATE notifier.deliveries SET state = 'queued', next_attempt_at = now() "
-        "WHERE principal = $1 AND state = 'digest'",
+        f"UPDATE notifier.deliveries SET state = '{DeliveryState.QUEUED}', next_attempt_at = now() "
+        f"WHERE principal = $1 AND state = '{DeliveryState.DIGEST}'",
         principal,
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+# The delivery worker: claiming with a lease, frozen bodies, batches, outcomes.
+
+# What claiming needs to know of a due row.
+_DUE_COLUMNS = (
+    "id, principal, channel, match_id, score, event_time, "
+    f"(kind = '{DeliveryKind.ALERT}' AND payload IS NULL) AS batchable"
+)
+
+
+@dataclass(frozen=True)
+class DueRow:
+    """A queued delivery whose time has come, locked for the claiming transaction."""
+
+    id: str
+    principal: str
+    channel: str
+    match_id: str | None
+    score: float | None
+    event_time: datetime | None
+    batchable: bool  # an instant alert not tried yet
+
+
+def _due_row(r: Any) -> DueRow:
+    return DueRow(
+        r["id"], r["principal"], r["channel"], r["match_id"], r["score"], r["event_time"], r["batchable"]
+    )
+
+
+async def lock_due(conn: Connection, limit: int) -> list[DueRow]:
+    """Up to `limit` due deliveries, oldest first; rows another worker holds are passed over."""
+    rows = await conn.fetch(
+        f"SELECT {_DUE_COLUMNS} FROM notifier.deliveries WHERE state = '{DeliveryState.QUEUED}' "
+        "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [_due_row(r) for r in rows]
+
+
+async def lock_due_alerts_of(
+    conn: Connection, keys: Collection[tuple[str, str]], besides: Sequence[str], limit: int
+) -> list[DueRow]:
+    """The other due, untried alerts of these (principal, channel) pairs, best first."""
+    rows = await conn.fetch(
+        f"SELECT {_DUE_COLUMNS} FROM notifier.deliveries WHERE state = '{DeliveryState.QUEUED}' "
+        f"AND kind = '{DeliveryKind.ALERT}' AND payload IS NULL AND next_attempt_at <= now() "
+        "AND (principal, channel) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+        "AND NOT (id = ANY($3::text[])) ORDER BY score DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED",
+        [p for p, _ in keys],
+        [c for _, c in keys],
+        list(besides),
+        limit,
+    )
+    return [_due_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class LeasedRow:
+    id: str
+    kind: DeliveryKind
+    principal: str
+    channel: str
+    match_id: str | None
+    # The body and the delivery id it goes under, frozen at the first try; None before it.
+    frozen: tuple[dict[str, Any], str] | None
+    attempts: int
+    first_attempt_at: datetime
+    event_time: datetime | None
+
+
+async def lease(conn: Connection, ids: Sequence[str], token: uuid.UUID, lease_s: float) -> list[LeasedRow]:
+    """Lease the rows until `lease_s` from now (they fall due again if no outcome is recorded)."""
+    rows = await conn.fetch(
+        "UPDATE notifier.deliveries d SET lease_token = $2, "
+        "next_attempt_at = now() + make_interval(secs => $3), "
+        "first_attempt_at = coalesce(d.first_attempt_at, now()) WHERE d.id = ANY($1::text[]) "
+        "RETURNING d.id, d.kind, d.principal, d.channel, d.match_id, d.payload::text AS payload, "
+        "d.delivery_key, d.attempts, d.first_attempt_at, d.event_time",
+        list(ids),
+        token,
+        lease_s,
+    )
+    return [
+        LeasedRow(
+            id=r["id"],
+            kind=DeliveryKind(r["kind"]),
+            principal=r["principal"],
+            channel=r["channel"],
+            match_id=r["match_id"],
+            frozen=None if r["payload"] is None else (payload_of(r["payload"]), r["delivery_key"]),
+            attempts=r["attempts"],
+            first_attempt_at=r["first_attempt_at"],
+            event_time=r["event_time"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FrozenBody:
+    id: str
+    payload: dict[str, Any]
+    delivery_key: str
+    match_version: int
+
+
+async def freeze_bodies(conn: Connection, bodies: Sequence[FrozenBody]) -> None:
+    """Store the body of a first try and the delivery id every retry sends it under."""
+    await conn.executemany(
+        "UPDATE notifier.deliveries SET payload = $2::jsonb, delivery_key = $3, match_version = $4 "
+        "WHERE id = $1",
+        [(b.id, json.dumps(b.payload), b.delivery_key, b.match_version) for b in bodies],
+    )
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    id: str
+    principal: str
+    channel: str
+    payload: dict[str, Any]
+    event_time: datetime | None
+    members: Sequence[tuple[str, int]]  # (alert delivery id, match version) of each alert carried
+
+
+async def add_batches(
+    conn: Connection, batches: Sequence[NewBatch], token: uuid.UUID, lease_s: float
+) -> None:
+    """Record batches as deliveries of their own, leased, with their bodies frozen, and mark
+    their alerts as carried by them."""
+    await conn.executemany(
+        "INSERT INTO notifier.deliveries (id, kind, principal, channel, state, payload, delivery_key, "
+        "lease_token, next_attempt_at, first_attempt_at, event_time) "
+        f"VALUES ($1, '{DeliveryKind.BATCH}', $2, $3, '{DeliveryState.QUEUED}', $4::jsonb, $1, $5, "
+        "now() + make_interval(secs => $7), now(), $6)",
+        [
+            (b.id, b.principal, b.channel, json.dumps(b.payload), token, b.event_time, lease_s)
+            for b in batches
+        ],
+    )
+    members = [(alert, b.id, version) for b in batches for alert, version in b.members]
+    await conn.execute(
+        f"UPDATE notifier.deliveries d SET state = '{DeliveryState.IN_BATCH}', carried_by = x.batch, "
+        "match_version = x.v, first_attempt_at = now(), next_attempt_at = NULL "
+        "FROM unnest($1::text[], $2::text[], $3::int[]) AS x(id, batch, v) WHERE d.id = x.id",
+        [m[0] for m in members],
+        [m[1] for m in members],
+        [m[2] for m in members],
+    )
+
+
+@dataclass(frozen=True)
+class Retry:
+    id: str
+    token: uuid.UUID
+    attempts: int
+    reason: str | None
+    delay_s: float
+
+
+async def retry_later(conn: Connection, retries: Sequence[Retry]) -> None:
+    """Release the leases of failed tries and make them due again after their delay."""
+    await conn.executemany(
+        "UPDATE notifier.deliveries SET attempts = $3, reason = $4, lease_token = NULL, "
+        "next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1 AND lease_token = $2",
+        [(r.id, r.token, r.attempts, r.reason, r.delay_s) for r in retries],
+    )
+
+
+@dataclass(frozen=True)
+class Ending:
+    id: str
+    token: uuid.UUID
+    state: DeliveryState
+    attempts: int
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A delivery row that took its final state (an alert, or a batch or digest)."""
+
+    id: str
+    match_id: str | None
+    match_version: int | None
+
+
+async def end(conn: Connection, endings: Sequence[Ending]) -> dict[str, Ended]:
+    """Record final states of deliveries whose lease is still the one given; by id, those
+    that were recorded."""
+    rows = await conn.fetch(
+        "UPDATE notifier.deliveries d SET state = x.state, attempts = x.attempts, "
+        "reason = x.reason, lease_token = NULL, next_attempt_at = NULL, "
+        f"delivered_at = CASE WHEN x.state = '{DeliveryState.DELIVERED}' THEN now() END "
+        "FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::text[]) "
+        "AS x(id, token, state, attempts, reason) WHERE d.id = x.id AND d.lease_token = x.token "
+        "RETURNING d.id, d.match_id, d.match_version",
+        [e.id for e in endings],
+        [e.token for e in endings],
+        [e.state for e in endings],
+        [e.attempts for e in endings],
+        [e.reason for e in endings],
+    )
+    return {r["id"]: Ended(r["id"], r["match_id"], r["match_version"]) for r in rows}
+
+
+async def end_carried(conn: Connection, carrier: str, state: DeliveryState) -> list[Ended]:
+    """The alerts a digest or batch carried take its final state."""
+    rows = await conn.fetch(
+        "UPDATE notifier.deliveries SET state = $2, "
+        f"delivered_at = CASE WHEN $2 = '{DeliveryState.DELIVERED}' THEN now() END "
+        "WHERE carried_by = $1 RETURNING id, match_id, match_version",
+        carrier,
+        state,
+    )
+    return [Ended(r["id"], r["match_id"], r["match_version"]) for r in rows]
+
+
+async def retries_pending(conn: Connection) -> dict[str, int]:
+    """Deliveries waiting for another try, by channel."""
+    rows = await conn.fetch(
+        "SELECT channel, count(*) AS n FROM notifier.deliveries "
+        f"WHERE state = '{DeliveryState.QUEUED}' AND attempts > 0 GROUP BY channel"
+    )
+    return {r["channel"]: r["n"] for r in rows}
+
+
+# Digests.
+
+
+async def digests_due(conn: Connection, mode: str, at: datetime) -> list[tuple[str, str]]:
+    """(principal, channel) of recipients in `mode` with alerts held for a digest made at `at`."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT d.principal, d.channel FROM notifier.deliveries d "
+        "JOIN notifier.recipients r ON r.principal = d.principal "
+        f"WHERE d.state = '{DeliveryState.DIGEST}' AND d.created_at <= $1 AND r.alerts->>'mode' = $2",
+        at,
+        mode,
+    )
+    return [(r["principal"], r["channel"]) for r in rows]
+
+
+async def digest_made(conn: Connection, ident: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM notifier.digests WHERE id = $1", ident))
+
+
+@dataclass(frozen=True)
+class HeldAlert:
+    id: str
+    match_id: str
+
+
+async def lock_held_for_digest(
+    conn: Connection, principal: str, channel: str, at: datetime
+) -> list[HeldAlert]:
+    """The alerts a digest made at `at` gathers, best first, locked."""
+    rows = await conn.fetch(
+        "SELECT id, match_id FROM notifier.deliveries WHERE principal = $1 AND channel = $2 "
+        f"AND state = '{DeliveryState.DIGEST}' AND created_at <= $3 ORDER BY score DESC, id FOR UPDATE",
+        principal,
+        channel,
+        at,
+    )
+    return [HeldAlert(r["id"], r["match_id"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class NewDigest:
+    id: str
+    principal: str
+    channel: str
+    period: str
+    payload: dict[str, Any]
+    kept: Sequence[str]  # the alert deliveries it carries
+    cut: Sequence[str]  # those the budget suppressed
+
+
+async def add_digest(conn: Connection, digest: NewDigest) -> bool:
+    """Record the period's digest and queue its delivery; False when it was made already."""
+    inserted = await conn.fetchval(
+        "INSERT INTO notifier.digests (id, principal, channel, period, size, suppressed) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+        digest.id,
+        digest.principal,
+        digest.channel,
+        digest.period,
+        len(digest.kept),
+        len(digest.cut),
+    )
+    if inserted is None:
+        return False
+    await conn.execute(
+        "INSERT INTO notifier.deliveries (id, kind, principal, channel, state, next_attempt_at, payload, "
+        f"delivery_key) VALUES ($1, '{DeliveryKind.DIGEST}', $2, $3, '{DeliveryState.QUEUED}', now(), "
+        "$4::jsonb, $1)",
+        digest.id,
+        digest.principal,
+        digest.channel,
+        json.dumps(digest.payload),
+    )
+    await conn.execute(
+        f"UPDATE notifier.deliveries SET state = '{DeliveryState.IN_DIGEST}', carried_by = $2 "
+        "WHERE id = ANY($1::text[])",
+        list(digest.kept),
+        digest.id,
+    )
+    await conn.execute(
+        f"UPDATE notifier.deliveries SET state = '{DeliveryState.SUPPRESSED}', reason = 'budget' "
+        "WHERE id = ANY($1::text[])",
+        list(digest.cut),
+    )
+    return True
 
 
 def payload_of(value: Any) -> dict[str, Any]:
