@@ -81,6 +81,21 @@ class TokenOut(BaseModel):
         return cls(token=issued.token, expires_at=issued.expires_at)
 
 
+def fresh_token_description(holder: str) -> str:
+    """The OpenAPI description of a route that gives a `holder` (a supplier, a group) a fresh token."""
+    return (
+        f"For the {holder}, with its token while that is still valid, or for an operator (a "
+        f"{holder} that lost its token asks an operator). The token lives "
+        "INNOMATCH_TOKEN_TTL_DAYS; earlier tokens stay valid until they expire."
+    )
+
+
+def issue_token(request: Request, principal: Principal) -> IssuedToken:
+    """A token for `principal` from the app's token issuer."""
+    tokens: Tokens = request.app.state.tokens
+    return tokens.issue(principal)
+
+
 class Tokens:
     def __init__(self, settings: Settings) -> None:
         self._secret = settings.token_secret.get_secret_value()

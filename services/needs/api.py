@@ -23,7 +23,15 @@ from services.contracts.cpv import normalize_cpv
 from services.contracts.nuts import normalize_nuts
 from services.contracts.vocab import FocusArea, Procedure
 from services.infra.alert_settings import PublicAlertSettings
-from services.infra.auth import OperatorDep, Principal, PrincipalDep, TokenOut, Tokens, authenticate
+from services.infra.auth import (
+    OperatorDep,
+    Principal,
+    PrincipalDep,
+    TokenOut,
+    authenticate,
+    fresh_token_description,
+    issue_token,
+)
 from services.infra.etags import IfMatch, etag
 from services.infra.http import RuntimeDep
 from services.needs import handlers, repository, rules
@@ -145,8 +153,7 @@ async def create_group(
     response: Response,
 ) -> BuyerGroupCreated:
     group = await needs.create_group(body)
-    tokens: Tokens = request.app.state.tokens
-    issued = tokens.issue(Principal("buyer_group", group.id))
+    issued = issue_token(request, Principal("buyer_group", group.id))
     _with_etag(response, group.version)
     response.headers["Location"] = f"/v1/buyer-groups/{group.id}"
     return BuyerGroupCreated(
@@ -158,19 +165,14 @@ async def create_group(
     "/buyer-groups/{group_id}/token",
     tags=["buyer groups"],
     summary="A fresh token for a buyer group",
-    description=(
-        "For the group, with its token while that is still valid, or for an operator (a group "
-        "that lost its token asks an operator). The token lives INNOMATCH_TOKEN_TTL_DAYS; "
-        "earlier tokens stay valid until they expire."
-    ),
+    description=fresh_token_description("group"),
     responses=error_responses(401, 403, 404),
 )
 async def refresh_group_token(
     group_id: uuid.UUID, principal: PrincipalDep, needs: NeedsDep, request: Request
 ) -> TokenOut:
     group = await needs.group(principal, str(group_id))
-    tokens: Tokens = request.app.state.tokens
-    return TokenOut.of(tokens.issue(Principal("buyer_group", group.id)))
+    return TokenOut.of(issue_token(request, Principal("buyer_group", group.id)))
 
 
 @router.get(

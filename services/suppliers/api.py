@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from services.contracts.cpv import search_cpv
 from services.contracts.events import SupplierState
 from services.infra.alert_settings import PublicAlertSettings
-from services.infra.auth import Principal, PrincipalDep, TokenOut, Tokens
+from services.infra.auth import Principal, PrincipalDep, TokenOut, fresh_token_description, issue_token
 from services.infra.etags import IfMatch, etag
 from services.infra.http import RuntimeDep
 from services.infra.ratelimit import RateLimiter
@@ -75,8 +75,7 @@ async def register(
     response: Response,
 ) -> SupplierCreated:
     state = await suppliers.register(body.model_dump())
-    tokens: Tokens = request.app.state.tokens
-    issued = tokens.issue(Principal("supplier", state.id))
+    issued = issue_token(request, Principal("supplier", state.id))
     response.headers["Location"] = f"/v1/suppliers/{state.id}"
     return SupplierCreated(
         **_answer(response, state).model_dump(), token=issued.token, token_expires_at=issued.expires_at
@@ -142,19 +141,14 @@ async def delete_supplier(
     "/suppliers/{supplier_id}/token",
     response_model=TokenOut,
     summary="A fresh token for a supplier",
-    description=(
-        "For the supplier, with its token while that is still valid, or for an operator (a "
-        "supplier that lost its token asks an operator). The token lives "
-        "INNOMATCH_TOKEN_TTL_DAYS; earlier tokens stay valid until they expire."
-    ),
+    description=fresh_token_description("supplier"),
     responses=error_responses(401, 403, 404),
 )
 async def refresh_token(
     supplier_id: uuid.UUID, principal: PrincipalDep, suppliers: SuppliersDep, request: Request
 ) -> TokenOut:
     state = await suppliers.supplier(principal, str(supplier_id))
-    tokens: Tokens = request.app.state.tokens
-    return TokenOut.of(tokens.issue(Principal("supplier", state.id)))
+    return TokenOut.of(issue_token(request, Principal("supplier", state.id)))
 
 
 @router.get(
