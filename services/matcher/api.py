@@ -7,21 +7,17 @@ does or does not match an open need.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from services.contracts.events import MatchExplanation, MatchState, NeedState
+from services.contracts.events import MatchExplanation, MatchState
 from services.contracts.vocab import NeedStatus
-from services.infra.auth import Principal, PrincipalDep
-from services.infra.errors import Forbidden, NotFound
+from services.infra.auth import PrincipalDep
 from services.infra.http import RuntimeDep
-from services.matcher import repository
-from services.matcher.engine import MatchEngine, need_profile
-from services.matcher.handlers import explain_passages
+from services.matcher.handlers import Readings
 
 router = APIRouter(prefix="/v1", tags=["matches"])
 
@@ -74,18 +70,11 @@ class PairVerdict(BaseModel):
     published: MatchState | None = Field(description="The last published state of this pair, if any")
 
 
-def _may_read_need(principal: Principal, need: NeedState) -> bool:
-    return principal.is_operator or (
-        principal.kind == "buyer_group" and principal.id in (need.buyer_group_id, *need.cosigners)
-    )
+def _readings(request: Request, runtime: RuntimeDep) -> Readings:
+    return Readings(lambda: runtime.pool, request.app.state.engine)
 
 
-async def _need(runtime: RuntimeDep, need_id: uuid.UUID | str) -> NeedState:
-    async with runtime.pool.acquire() as conn:
-        need = await repository.get_need(conn, str(need_id))
-    if need is None:
-        raise NotFound(f"no need {need_id}")
-    return need
+ReadingsDep = Annotated[Readings, Depends(_readings)]
 
 
 @router.get(
@@ -94,18 +83,13 @@ async def _need(runtime: RuntimeDep, need_id: uuid.UUID | str) -> NeedState:
     responses=_ERRORS,  # type: ignore[arg-type]
 )
 async def need_matches(
-    need_id: str, principal: PrincipalDep, runtime: RuntimeDep, request: Request, limit: Limit = 50
+    need_id: str, principal: PrincipalDep, readings: ReadingsDep, limit: Limit = 50
 ) -> NeedMatches:
-    need = await _need(runtime, need_id)
-    if not _may_read_need(principal, need):
-        raise Forbidden("only the need's buyer groups or an operator may read its matches")
-    async with runtime.pool.acquire() as conn:
-        rows = await repository.need_matches(conn, need.id, limit)
-    engine: MatchEngine = request.app.state.engine
+    need, rows = await readings.need_matches(principal, need_id, limit)
     return NeedMatches(
         need_id=need.id,
         need_status=need.status,
-        threshold=engine.threshold,
+        threshold=readings.engine.threshold,
         matches=[
             RankedSupplier(
                 rank=i,
@@ -125,12 +109,9 @@ async def need_matches(
     responses=_ERRORS,  # type: ignore[arg-type]
 )
 async def supplier_matches(
-    supplier_id: str, principal: PrincipalDep, runtime: RuntimeDep, limit: Limit = 50
+    supplier_id: str, principal: PrincipalDep, readings: ReadingsDep, limit: Limit = 50
 ) -> SupplierMatches:
-    if not (principal.is_operator or principal.is_supplier(supplier_id)):
-        raise Forbidden("a supplier may only read its own matches")
-    async with runtime.pool.acquire() as conn:
-        rows = await repository.supplier_matches(conn, supplier_id, limit)
+    rows = await readings.supplier_matches(principal, supplier_id, limit)
     return SupplierMatches(
         supplier_id=supplier_id,
         matches=[
@@ -157,36 +138,16 @@ async def supplier_matches(
     responses=_ERRORS,  # type: ignore[arg-type]
 )
 async def explain_pair(
-    need_id: str, supplier_id: str, principal: PrincipalDep, runtime: RuntimeDep, request: Request
+    need_id: str, supplier_id: str, principal: PrincipalDep, readings: ReadingsDep
 ) -> PairVerdict:
-    need = await _need(runtime, need_id)
-    supplier_may = principal.is_supplier(supplier_id) and need.status == NeedStatus.open
-    if not (_may_read_need(principal, need) or supplier_may):
-        raise Forbidden("only the need's buyer groups, the supplier or an operator may read this")
-    engine: MatchEngine = request.app.state.engine
-    async with runtime.pool.acquire() as conn:
-        profile = engine.need(need.id)
-        if profile is None:
-            profile = need_profile(
-                need, (await repository.text_vectors(conn, "needs", [need.id])).get(need.id)
-            )
-        verdict = engine.explain(profile, supplier_id)
-        if verdict is None:
-            raise NotFound(f"no supplier {supplier_id}")
-        verdict = (await explain_passages(conn, engine, [verdict], profile)).get(
-            (need.id, supplier_id), verdict
-        )
-        published = await repository.get_match(conn, need.id, supplier_id)
-    why_not = verdict.why_not
-    if need.status != NeedStatus.open:
-        why_not = f"the need is {need.status.value}"
+    pair = await readings.pair(principal, need_id, supplier_id)
     return PairVerdict(
-        need_id=need.id,
+        need_id=pair.need.id,
         supplier_id=supplier_id,
-        score=verdict.score,
-        is_match=why_not is None,
-        why_not=why_not,
-        threshold=engine.threshold,
-        explanation=verdict.explanation,
-        published=None if published is None else published.state(),
+        score=pair.verdict.score,
+        is_match=pair.why_not is None,
+        why_not=pair.why_not,
+        threshold=readings.engine.threshold,
+        explanation=pair.verdict.explanation,
+        published=None if pair.published is None else pair.published.state(),
     )

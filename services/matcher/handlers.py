@@ -26,7 +26,9 @@ import gc
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+
+import asyncpg
 
 from services.contracts.events import (
     MatchFound,
@@ -41,11 +43,14 @@ from services.contracts.events import (
     new_event,
 )
 from services.contracts.topics import MATCHES
+from services.contracts.vocab import NeedStatus
 from services.infra import erasure, outbox
+from services.infra.auth import Principal
 from services.infra.db import Connection
+from services.infra.errors import Forbidden, NotFound
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors, key_of
-from services.matcher.engine import MatchEngine
+from services.matcher.engine import MatchEngine, need_profile
 from services.matcher.metrics import MatcherMetrics
 from services.matcher.repository import StoredMatch
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
@@ -428,3 +433,76 @@ class Matcher:
         await outbox.append_many(conn, self.schema, MATCHES, events)
         for need_id in slate.active:
             self.engine.set_cut(need_id, slate.cut(need_id))
+
+
+# --- reading matches (the HTTP API's queries) ----------------------------------------------------
+
+
+def may_read_need(principal: Principal, need: NeedState) -> bool:
+    return principal.is_operator or (
+        principal.kind == "buyer_group" and principal.id in (need.buyer_group_id, *need.cosigners)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PairReading:
+    need: NeedState
+    verdict: Scored
+    published: StoredMatch | None
+
+    @property
+    def why_not(self) -> str | None:
+        if self.need.status != NeedStatus.open:
+            return f"the need is {self.need.status.value}"
+        return self.verdict.why_not
+
+
+class Readings:
+    """What buyers and suppliers read of the matches, and why a pair does or does not match."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], engine: MatchEngine) -> None:
+        self._pool = pool
+        self.engine = engine
+
+    async def _need(self, conn: Connection, need_id: str) -> NeedState:
+        need = await repository.get_need(conn, need_id)
+        if need is None:
+            raise NotFound(f"no need {need_id}")
+        return need
+
+    async def need_matches(
+        self, principal: Principal, need_id: str, limit: int
+    ) -> tuple[NeedState, list[dict[str, Any]]]:
+        """The need and its active matches, best first, with the suppliers' names and sizes."""
+        async with self._pool().acquire() as conn:
+            need = await self._need(conn, need_id)
+            if not may_read_need(principal, need):
+                raise Forbidden("only the need's buyer groups or an operator may read its matches")
+            return need, await repository.need_matches(conn, need.id, limit)
+
+    async def supplier_matches(
+        self, principal: Principal, supplier_id: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """The supplier's active matches, best first, with the needs' titles and deadlines."""
+        if not (principal.is_operator or principal.is_supplier(supplier_id)):
+            raise Forbidden("a supplier may only read its own matches")
+        async with self._pool().acquire() as conn:
+            return await repository.supplier_matches(conn, supplier_id, limit)
+
+    async def pair(self, principal: Principal, need_id: str, supplier_id: str) -> PairReading:
+        """The pair scored now, also when it is no match, and what was last published of it."""
+        async with self._pool().acquire() as conn:
+            need = await self._need(conn, need_id)
+            supplier_may = principal.is_supplier(supplier_id) and need.status == NeedStatus.open
+            if not (may_read_need(principal, need) or supplier_may):
+                raise Forbidden("only the need's buyer groups, the supplier or an operator may read this")
+            profile = self.engine.need(need.id)
+            if profile is None:
+                vectors = await repository.text_vectors(conn, "needs", [need.id])
+                profile = need_profile(need, vectors.get(need.id))
+            verdict = self.engine.explain(profile, supplier_id)
+            if verdict is None:
+                raise NotFound(f"no supplier {supplier_id}")
+            passages = await explain_passages(conn, self.engine, [verdict], profile)
+            verdict = passages.get((need.id, supplier_id), verdict)
+            return PairReading(need, verdict, await repository.get_match(conn, need.id, supplier_id))

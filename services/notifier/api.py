@@ -6,18 +6,25 @@ import html
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from services.contracts.vocab import Language
 from services.infra.auth import OperatorDep, PrincipalDep
-from services.infra.errors import NotFound
 from services.infra.http import RuntimeDep
-from services.notifier import mail, render, repository
+from services.notifier import render
 from services.notifier.delivery import DeliveryWorker
+from services.notifier.handlers import Inbox
 
 router = APIRouter(prefix="/v1")
+
+
+def _inbox(runtime: RuntimeDep) -> Inbox:
+    return Inbox(lambda: runtime.pool, runtime.settings.token_secret.get_secret_value())
+
+
+InboxDep = Annotated[Inbox, Depends(_inbox)]
 
 
 class InboxMatch(BaseModel):
@@ -50,15 +57,11 @@ class InboxAlert(BaseModel):
 )
 async def get_inbox(
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    inbox: InboxDep,
     limit: int = Query(50, ge=1, le=500),
     unread: bool = Query(False, description="Only unread alerts"),
 ) -> list[InboxAlert]:
-    async with runtime.pool.acquire() as conn:
-        rows = await repository.inbox(conn, principal.name, limit, unread)
-        known = await repository.recipients(conn, [principal.name])
-    recipient = known.get(principal.name)
-    language = recipient.alerts.language if recipient else Language.sv
+    rows, language = await inbox.alerts(principal.name, limit, unread)
     return [
         InboxAlert(
             id=row["alert_id"],
@@ -83,21 +86,16 @@ async def get_inbox(
     ]
 
 
-async def _mark(principal: str, runtime: Any, alert_id: str, read: bool) -> dict[str, Any]:
-    async with runtime.pool.acquire() as conn:
-        if not await repository.mark_read(conn, principal, alert_id, read):
-            raise NotFound(f"no alert {alert_id} in your inbox")
-    return {"id": alert_id, "read": read}
-
-
 @router.post("/inbox/{alert_id}/read", tags=["inbox"], summary="Mark an alert read")
-async def mark_read(alert_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return await _mark(principal.name, runtime, alert_id, True)
+async def mark_read(alert_id: str, principal: PrincipalDep, inbox: InboxDep) -> dict[str, Any]:
+    await inbox.mark(principal.name, alert_id, True)
+    return {"id": alert_id, "read": True}
 
 
 @router.post("/inbox/{alert_id}/unread", tags=["inbox"], summary="Mark an alert unread again")
-async def mark_unread(alert_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return await _mark(principal.name, runtime, alert_id, False)
+async def mark_unread(alert_id: str, principal: PrincipalDep, inbox: InboxDep) -> dict[str, Any]:
+    await inbox.mark(principal.name, alert_id, False)
+    return {"id": alert_id, "read": False}
 
 
 _UNSUBSCRIBED = {
@@ -106,16 +104,11 @@ _UNSUBSCRIBED = {
 }
 
 
-async def _unsubscribe(request: Request, runtime: Any, token: str) -> HTMLResponse:
-    secret = runtime.settings.token_secret.get_secret_value()
-    found = mail.read_unsubscribe_token(secret, token)
-    if found is None:
+async def _unsubscribe(inbox: Inbox, token: str) -> HTMLResponse:
+    done = await inbox.unsubscribe(token)
+    if done is None:
         return HTMLResponse("<p>This unsubscribe link is not valid.</p>", status_code=400)
-    principal, email = found
-    async with runtime.pool.acquire() as conn:
-        await repository.unsubscribe_email(conn, principal, email)
-        recipient = (await repository.recipients(conn, [principal])).get(principal)
-    language = recipient.alerts.language if recipient else Language.sv
+    email, language = done
     text = _UNSUBSCRIBED[language].format(email=email)
     return HTMLResponse(f"<!doctype html><p>{html.escape(text)}</p>")
 
@@ -126,10 +119,8 @@ async def _unsubscribe(request: Request, runtime: Any, token: str) -> HTMLRespon
     summary="Turn e-mail alerts off (the link in every alert e-mail)",
     response_class=HTMLResponse,
 )
-async def unsubscribe(
-    request: Request, runtime: RuntimeDep, token: str = Query(max_length=2000)
-) -> HTMLResponse:
-    return await _unsubscribe(request, runtime, token)
+async def unsubscribe(inbox: InboxDep, token: str = Query(max_length=2000)) -> HTMLResponse:
+    return await _unsubscribe(inbox, token)
 
 
 @router.post(
@@ -138,10 +129,8 @@ async def unsubscribe(
     summary="One-click unsubscribe (RFC 8058, List-Unsubscribe-Post)",
     response_class=HTMLResponse,
 )
-async def unsubscribe_one_click(
-    request: Request, runtime: RuntimeDep, token: str = Query(max_length=2000)
-) -> HTMLResponse:
-    return await _unsubscribe(request, runtime, token)
+async def unsubscribe_one_click(inbox: InboxDep, token: str = Query(max_length=2000)) -> HTMLResponse:
+    return await _unsubscribe(inbox, token)
 
 
 class DigestRun(BaseModel):

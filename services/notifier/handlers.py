@@ -8,9 +8,12 @@ whose settings are not known yet waits (`DeliveryState.WAITING`) and is routed w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import asyncpg
 
 from services.contracts.events import (
     BuyerGroupEvent,
@@ -20,12 +23,14 @@ from services.contracts.events import (
     SupplierRemoved,
     alert_id,
 )
-from services.contracts.vocab import AlertMode, supplier_types
+from services.contracts.vocab import AlertMode, Language, supplier_types
 from services.infra import erasure
 from services.infra.db import Connection
-from services.notifier import policy, render, repository
+from services.infra.errors import NotFound
+from services.notifier import mail, policy, render, repository
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.policy import DeliveryState
+from services.notifier.render import MatchView
 from services.notifier.repository import MatchRow, NeedRow, NewDelivery
 
 SCHEMA = "notifier"
@@ -202,3 +207,39 @@ def _principals(match: MatchRow, need: NeedRow | None) -> list[str]:
     """Who hears of a match: the need's buyer groups (once the need is known) and the supplier."""
     groups = [f"buyer_group:{g}" for g in need.groups()] if need is not None else []
     return [*groups, f"supplier:{match.supplier_id}"]
+
+
+class Inbox:
+    """The in-app inbox and the e-mail unsubscribe links: what recipients read and switch off."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], token_secret: str) -> None:
+        self._pool = pool
+        self._secret = token_secret
+
+    async def _language(self, conn: Connection, principal: str) -> Language:
+        recipient = (await repository.recipients(conn, [principal])).get(principal)
+        return recipient.alerts.language if recipient else Language.sv
+
+    async def alerts(
+        self, principal: str, limit: int, unread: bool
+    ) -> tuple[list[tuple[Any, MatchView]], Language]:
+        """The principal's alerts, newest first, and the language it reads them in."""
+        async with self._pool().acquire() as conn:
+            rows = await repository.inbox(conn, principal, limit, unread)
+            return rows, await self._language(conn, principal)
+
+    async def mark(self, principal: str, alert_id: str, read: bool) -> None:
+        async with self._pool().acquire() as conn:
+            if not await repository.mark_read(conn, principal, alert_id, read):
+                raise NotFound(f"no alert {alert_id} in your inbox")
+
+    async def unsubscribe(self, token: str) -> tuple[str, Language] | None:
+        """Turn e-mail off for the link's principal and address; (address, language), or None
+        for a link that is not valid."""
+        found = mail.read_unsubscribe_token(self._secret, token)
+        if found is None:
+            return None
+        principal, email = found
+        async with self._pool().acquire() as conn:
+            await repository.unsubscribe_email(conn, principal, email)
+            return email, await self._language(conn, principal)
