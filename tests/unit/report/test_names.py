@@ -49,7 +49,7 @@ def test_every_nuts_level_2_region_has_a_name() -> None:
 def test_codes_without_a_name_are_shown_as_they_are() -> None:
     assert region_label("DE300") == "DE300"
     assert cpv_label("99999999") == "99999999"
-    assert cpv_label("31158100-3") == "Batteriladdningsdon (31158100)"
+    assert cpv_label("31158100") == "Batteriladdningsdon (31158100)"
 
 
 def test_vocabulary_values_read_as_words() -> None:
