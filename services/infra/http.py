@@ -1,7 +1,8 @@
 """The HTTP shell every service shares: lifespan, health, readiness, metrics, error bodies.
 
-Errors have one JSON shape: `{"error": {"code", "message", "fields"?}}`; validation errors
-name each failing field by its path, e.g. `capabilities.cpv_codes[2]`.
+Errors have one JSON shape: `{"error": {"code", "message", "fields"?}}`, also for unknown
+routes and methods (404, 405) and for unexpected failures (500, code `internal`);
+validation errors name each failing field by its path, e.g. `capabilities.cpv_codes[2]`.
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(code, message), status, headers=headers)
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """Anything else a route raises (a database that went away, a bug): 500 in the one error
+    shape. Starlette raises the exception again after sending this, so the server still logs
+    it with its traceback; the body says nothing about it."""
+    return JSONResponse(error_body("internal", "the service could not complete the request"), 500)
+
+
 class RequestMetrics:
     """ASGI middleware: count and time every request by its route template and status."""
 
@@ -164,6 +172,7 @@ def create_service_app(
     app.add_exception_handler(InvalidData, _rule_error)
     app.add_exception_handler(StateConflict, _rule_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=runtime.metrics)
     metrics = runtime.metrics

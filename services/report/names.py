@@ -1,6 +1,7 @@
 """Names a reader of the report knows, next to the codes the events carry: län and
-riksområden for NUTS codes, Swedish CPV labels. Pure lookups in the reference data
-(`services/contracts/data`: nuts_2021_se.csv, kommuner_se.csv, cpv_2008.csv).
+riksområden for NUTS codes, Swedish CPV labels (pure lookups in the reference data,
+`services/contracts/data`: nuts_2021_se.csv, kommuner_se.csv, cpv_2008.csv), and words for
+the API's vocabulary values (`health_care` reads "health care").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib.resources import files
 
 from services.contracts.cpv import cpv_lookup
 from services.contracts.nuts import nuts_lookup
+from services.contracts.vocab import CompanyType, FocusArea, Procedure, SupplierType
 
 # What each NUTS level is called in Sweden.
 _LEVEL_WORDS = {0: "hela landet", 1: "landsdel", 2: "riksområde"}
@@ -48,3 +50,26 @@ def cpv_label(code: str) -> str:
     """ "Laddare för batterier (31158100)": the Swedish label next to the code."""
     entry = cpv_lookup(code)
     return f"{entry.label_sv} ({entry.code8})" if entry is not None else code
+
+
+# The vocabulary values whose code is not already a plain word. Values shared by several
+# vocabularies ("other", "industry_service") read the same in each.
+_TERMS: dict[str, str] = {
+    FocusArea.health_care: "health care",
+    FocusArea.community_building: "community building",
+    FocusArea.industry_4_0: "industry 4.0",
+    FocusArea.sustainable_production: "sustainable production",
+    FocusArea.test_beds: "test beds",
+    Procedure.market_dialogue: "market dialogue",
+    Procedure.innovation_partnership: "innovation partnership",
+    Procedure.pre_commercial: "pre-commercial procurement",
+    Procedure.competitive_dialogue: "competitive dialogue",
+    CompanyType.industry_service: "industry service",
+    SupplierType.sme: "SME",
+    SupplierType.startup: "young firm (start-up)",
+}
+
+
+def term(value: str) -> str:
+    """A focus area, procedure, company or supplier type in words: "health care", "SME"."""
+    return _TERMS.get(value, value)

@@ -10,7 +10,7 @@ from html import escape
 from typing import Literal
 
 from services.report.model import Counts, Report, SupplierShares
-from services.report.names import cpv_label, region_label
+from services.report.names import cpv_label, region_label, term
 
 Format = Literal["md", "json", "html"]
 
@@ -43,7 +43,7 @@ def _shares(prefix: str, shares: SupplierShares) -> list[tuple[str, str]]:
         (f"{prefix} with a known profile", str(shares.known)),
         (f"{prefix}: share of SMEs", _pct(shares.sme_share)),
         (f"{prefix}: share of young companies (start-ups)", _pct(shares.startup_share)),
-        *_counted(f"{prefix} by type", shares.by_supplier_type),
+        *_counted(f"{prefix} by type", shares.by_supplier_type, term),
     ]
 
 
@@ -54,7 +54,7 @@ def tables(report: Report) -> list[Table]:
     group_rows = [
         ("Buyer groups", str(groups.total)),
         ("Member places (authorities summed over groups)", str(groups.member_authorities)),
-        *_counted("By focus area", groups.by_focus_area),
+        *_counted("By focus area", groups.by_focus_area, term),
         *_counted("Groups with an authority at level", groups.by_authority_level),
     ]
     if groups.authorities is None:
@@ -78,10 +78,10 @@ def tables(report: Report) -> list[Table]:
                 ("Open", str(needs.open)),
                 ("Closed", str(needs.closed)),
                 ("Co-signed by another buyer group", str(needs.cosigned)),
-                *_counted("By focus area", needs.by_focus_area),
+                *_counted("By focus area", needs.by_focus_area, term),
                 *_counted("By region", needs.by_region, region_label),
                 *_counted("By CPV code", needs.by_cpv, cpv_label),
-                *_counted("By procedure", needs.by_procedure),
+                *_counted("By procedure", needs.by_procedure, term),
                 *_counted("With an authority at level", needs.by_authority_level),
             ],
         ),
@@ -92,10 +92,10 @@ def tables(report: Report) -> list[Table]:
                 ("Suppliers registered", str(suppliers.total)),
                 ("Removed", str(suppliers.removed)),
                 *_counted("By size", suppliers.by_size),
-                *_counted("By company type", suppliers.by_company_type),
-                *_counted("By supplier type", suppliers.by_supplier_type),
-                *_counted("By TRL", suppliers.by_trl),
-                *_counted("By focus area", suppliers.by_focus_area),
+                *_counted("By company type", suppliers.by_company_type, term),
+                *_counted("By supplier type", suppliers.by_supplier_type, term),
+                *_counted("By technology readiness level (TRL, 1-9)", suppliers.by_trl),
+                *_counted("By focus area", suppliers.by_focus_area, term),
             ],
         ),
         (
@@ -260,6 +260,16 @@ def hbar_svg(title: str, rows: list[tuple[str, int]], *, width: int = 720, colou
     return "\n".join(parts)
 
 
+def _small_firms(report: Report) -> str:
+    m = report.matches
+    if not m.needs_with_matches:
+        return "no need of this period has a match yet."
+    return (
+        f"{_of(m.needs_with_sme_or_startup_in_top10, m.needs_with_matches, m.sme_or_startup_in_top10_share)}"
+        " needs with a match have an SME or a young firm (start-up) among their 10 best matches."
+    )
+
+
 def to_html(report: Report) -> str:
     matches, alerts = report.matches, report.alerts
     # A young system has everything on a day or two: then hours say more than days.
@@ -281,6 +291,7 @@ def to_html(report: Report) -> str:
         "border-bottom:1px solid #ddd}td.n{text-align:right}</style></head><body>",
         "<h1>Innomatch results report</h1>",
         f"<p>{escape(_window(report))}.</p>",
+        f"<p><strong>For small and young firms:</strong> {escape(_small_firms(report))}</p>",
         f"<h2>{escape(chart_title)}</h2>",
         "<p>Bars count the matches the system found between a need and a supplier, and the "
         "alerts it delivered about them, in each period.</p>",

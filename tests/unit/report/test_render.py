@@ -148,3 +148,21 @@ def test_markdown_names_regions_authorities_and_the_share_of_needs_reaching_smal
         "| Needs with an SME or a young firm (start-up) among their 10 best matches | 1 of 1 (100.0 %) |"
         in text
     )
+
+
+def test_vocabulary_values_are_words_and_the_html_leads_with_what_matching_did_for_small_firms() -> None:
+    report = named_sample()
+    md = render(report, "md")
+    assert "| By focus area: transport | 1 |" in md
+    assert "| By procedure: innovation partnership | 1 |" in md
+    assert "| Matched suppliers by type: SME | 1 |" in md
+    assert "| Matched suppliers by type: young firm (start-up) | 1 |" in md
+    assert "_" not in "".join(line.split("|")[1] for line in md.splitlines() if line.startswith("| By "))
+    html = render(report, "html")
+    assert (
+        "<p><strong>For small and young firms:</strong> 1 of 1 (100.0 %) needs with a match have an SME"
+        " or a young firm (start-up) among their 10 best matches.</p>" in html
+    )
+    assert html.index("For small and young firms") < html.index("<svg")
+    empty = render(build_report(fold([]), since=None, now=NOW), "html")
+    assert "no need of this period has a match yet." in empty
