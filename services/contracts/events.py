@@ -46,6 +46,7 @@ from services.contracts.vocab import (
     SupplierType,
     Trl,
     UtcDateTime,
+    Verdict,
     WebUrl,
 )
 
@@ -72,6 +73,7 @@ __all__ = [
     "MatchEvent",
     "MatchExplanation",
     "MatchFound",
+    "MatchJudged",
     "MatchState",
     "MatchUpdated",
     "MatchWithdrawn",
@@ -275,6 +277,11 @@ class MatchState(_Model):
     status: Literal["active", "withdrawn"]
     explanation: MatchExplanation
     updated_at: UtcDateTime
+    verdict: Verdict | None = Field(
+        default=None,
+        description="The need's buyer groups' judgement of the match, if they gave one (match.judged)",
+    )
+    verdict_reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _deterministic_id(self) -> Self:
@@ -396,6 +403,13 @@ class MatchWithdrawn(CloudEvent[MatchState]):
     required_state = ("status", "withdrawn")
 
 
+class MatchJudged(CloudEvent[MatchState]):
+    """A buyer group judged the match (`verdict`); the match's state is otherwise unchanged."""
+
+    type: Literal["match.judged"] = "match.judged"
+    key_field = "need_id"
+
+
 class AlertDelivered(CloudEvent[AlertState]):
     type: Literal["alert.delivered"] = "alert.delivered"
     key_field = "recipient"
@@ -411,7 +425,7 @@ class AlertFailed(CloudEvent[AlertState]):
 SupplierEvent = Annotated[SupplierRegistered | SupplierUpdated | SupplierRemoved, Field(discriminator="type")]
 NeedEvent = Annotated[NeedPublished | NeedUpdated | NeedClosed, Field(discriminator="type")]
 BuyerGroupEvent = Annotated[BuyerGroupCreated | BuyerGroupUpdated, Field(discriminator="type")]
-MatchEvent = Annotated[MatchFound | MatchUpdated | MatchWithdrawn, Field(discriminator="type")]
+MatchEvent = Annotated[MatchFound | MatchUpdated | MatchWithdrawn | MatchJudged, Field(discriminator="type")]
 AlertEvent = Annotated[AlertDelivered | AlertFailed, Field(discriminator="type")]
 
 SUPPLIER_EVENT_ADAPTER: TypeAdapter[SupplierEvent] = TypeAdapter(SupplierEvent)
@@ -431,7 +445,7 @@ TOPIC_EVENTS: dict[str, list[type[BaseModel]]] = {
     topics.SUPPLIERS: [SupplierRegistered, SupplierUpdated, SupplierRemoved],
     topics.NEEDS: [NeedPublished, NeedUpdated, NeedClosed],
     topics.BUYER_GROUPS: [BuyerGroupCreated, BuyerGroupUpdated],
-    topics.MATCHES: [MatchFound, MatchUpdated, MatchWithdrawn],
+    topics.MATCHES: [MatchFound, MatchUpdated, MatchWithdrawn, MatchJudged],
     topics.ALERTS: [AlertDelivered, AlertFailed],
 }
 EVENT_TYPES: dict[str, type[BaseModel]] = {

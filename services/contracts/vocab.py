@@ -39,6 +39,7 @@ __all__ = [
     "SupplierType",
     "Trl",
     "UtcDateTime",
+    "Verdict",
     "WebUrl",
     "supplier_types",
 ]
@@ -96,6 +97,15 @@ class AlertMode(StrEnum):
     instant = "instant"
     daily = "daily"
     weekly = "weekly"
+
+
+class Verdict(StrEnum):
+    """A buyer group's judgement of a match."""
+
+    relevant = "relevant"
+    not_relevant = "not_relevant"
+    contacted = "contacted"
+    selected = "selected"
 
 
 class Language(StrEnum):

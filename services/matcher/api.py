@@ -11,13 +11,13 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.contracts.events import MatchExplanation, MatchState
-from services.contracts.vocab import NeedStatus
+from services.contracts.vocab import NeedStatus, Verdict
 from services.infra.auth import PrincipalDep
 from services.infra.http import RuntimeDep
-from services.matcher.handlers import Readings
+from services.matcher.handlers import Readings, judge
 
 router = APIRouter(prefix="/v1", tags=["matches"])
 
@@ -151,3 +151,34 @@ async def explain_pair(
         explanation=pair.verdict.explanation,
         published=None if pair.published is None else pair.published.state(),
     )
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"verdict": "not_relevant", "reason": "Levererar inte i Norrland"}]},
+    )
+
+    verdict: Verdict = Field(
+        description="relevant, not_relevant (no more alerts about the need; last on its shortlist), "
+        "contacted or selected"
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+@router.post(
+    "/needs/{need_id}/matches/{supplier_id}/feedback",
+    summary="A buyer group's verdict on a match",
+    description=(
+        "For the need's buyer groups and operators. Stores the verdict and publishes match.judged "
+        "with the match's next version. A supplier judged `not_relevant` is not alerted again "
+        "about the need and goes to the end of its shortlist. Sending the same verdict again "
+        "changes nothing."
+    ),
+    responses=_ERRORS,  # type: ignore[arg-type]
+)
+async def give_feedback(
+    need_id: str, supplier_id: str, body: FeedbackIn, principal: PrincipalDep, runtime: RuntimeDep
+) -> MatchState:
+    match = await judge(lambda: runtime.pool, principal, need_id, supplier_id, body.verdict, body.reason)
+    return match.state()

@@ -32,6 +32,7 @@ import asyncpg
 
 from services.contracts.events import (
     MatchFound,
+    MatchJudged,
     MatchUpdated,
     MatchWithdrawn,
     NeedEvent,
@@ -43,11 +44,12 @@ from services.contracts.events import (
     new_event,
 )
 from services.contracts.topics import MATCHES
-from services.contracts.vocab import NeedStatus
+from services.contracts.vocab import NeedStatus, Verdict
 from services.infra import erasure, outbox
 from services.infra.auth import Principal
 from services.infra.db import Connection
 from services.infra.errors import Forbidden, NotFound
+from services.infra.unit_of_work import unit_of_work
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors, key_of
 from services.matcher.engine import MatchEngine, need_profile
@@ -403,6 +405,8 @@ class Matcher:
                 status="active",
                 explanation=scored.explanation,
                 updated_at=now,
+                verdict=None if existing is None else existing.verdict,
+                verdict_reason=None if existing is None else existing.verdict_reason,
             )
             (new if existing is None else changed).append(match)
             changes.append((match, change))
@@ -506,3 +510,36 @@ class Readings:
             passages = await explain_passages(conn, self.engine, [verdict], profile)
             verdict = passages.get((need.id, supplier_id), verdict)
             return PairReading(need, verdict, await repository.get_match(conn, need.id, supplier_id))
+
+
+async def judge(
+    pool: Callable[[], asyncpg.Pool],
+    principal: Principal,
+    need_id: str,
+    supplier_id: str,
+    verdict: Verdict,
+    reason: str | None,
+) -> StoredMatch:
+    """A buyer group's verdict on a published match: stored, and published as match.judged
+    with the match's next version. The match keeps its place in the top K; a `not_relevant`
+    one goes to the end of the shortlist and is alerted no more."""
+    async with unit_of_work(pool, "matcher") as work:
+        need = await repository.get_need(work.conn, need_id)
+        if need is None:
+            raise NotFound(f"no need {need_id}")
+        if not may_read_need(principal, need):
+            raise Forbidden("only the need's buyer groups or an operator may judge its matches")
+        # The need's lock, as every writer of its matches takes it (see `active_scores`).
+        await repository.active_scores(work.conn, {need_id})
+        match = await repository.get_match(work.conn, need_id, supplier_id, for_update=True)
+        if match is None:
+            raise NotFound(f"no match of supplier {supplier_id} for need {need_id}")
+        if (match.verdict, match.verdict_reason) == (verdict, reason):
+            return match  # the same verdict again changes nothing
+        now = datetime.now(UTC)
+        match.verdict, match.verdict_reason = verdict, reason
+        match.version, match.updated_at = match.version + 1, now
+        await repository.judge(work.conn, match, principal.name, now)
+        state = match.state()
+        work.emit(new_event(MatchJudged, source=SOURCE, data=state, id=f"{state.id}.{state.version}"))
+        return match

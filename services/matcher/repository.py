@@ -18,6 +18,7 @@ from services.contracts.events import (
     SupplierState,
     match_id,
 )
+from services.contracts.vocab import Verdict
 from services.infra.db import Connection
 
 # The projections that hold states with a text hash: their key's type and state column.
@@ -110,6 +111,8 @@ class StoredMatch:
     status: str
     explanation: MatchExplanation
     updated_at: datetime
+    verdict: Verdict | None = None
+    verdict_reason: str | None = None
 
     def state(self) -> MatchState:
         return MatchState(
@@ -121,10 +124,14 @@ class StoredMatch:
             status="active" if self.status == "active" else "withdrawn",
             explanation=self.explanation,
             updated_at=self.updated_at,
+            verdict=self.verdict,
+            verdict_reason=self.verdict_reason,
         )
 
 
+# Written by the ranking; the verdict columns only by `judge`.
 _MATCH_COLUMNS = "need_id, supplier_id, score, version, status, explanation, updated_at"
+_READ_COLUMNS = f"{_MATCH_COLUMNS}, verdict, verdict_reason"
 
 
 def _match(row: Any) -> StoredMatch:
@@ -136,6 +143,8 @@ def _match(row: Any) -> StoredMatch:
         status=row["status"],
         explanation=MatchExplanation.model_validate_json(row["explanation"]),
         updated_at=row["updated_at"],
+        verdict=None if row["verdict"] is None else Verdict(row["verdict"]),
+        verdict_reason=row["verdict_reason"],
     )
 
 
@@ -143,7 +152,7 @@ async def get_match(
     conn: Connection, need_id: str, supplier_id: str, *, for_update: bool = False
 ) -> StoredMatch | None:
     row = await conn.fetchrow(
-        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        f"SELECT {_READ_COLUMNS} FROM matcher.matches WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
         match_id(need_id, supplier_id),
     )
     return None if row is None else _match(row)
@@ -163,10 +172,12 @@ async def need_cuts(conn: Connection, top_k: int) -> dict[str, float]:
 async def need_matches(conn: Connection, need_id: str, limit: int) -> list[dict[str, Any]]:
     """The need's active matches, best first, with what a buyer needs to know of each supplier."""
     rows = await conn.fetch(
-        f"SELECT {', '.join('m.' + c for c in _MATCH_COLUMNS.split(', '))}, "
+        f"SELECT {', '.join('m.' + c for c in _READ_COLUMNS.split(', '))}, "
         "s.profile->>'name' AS supplier_name, s.profile->>'size' AS supplier_size "
         "FROM matcher.matches m LEFT JOIN matcher.suppliers s ON s.id::text = m.supplier_id "
-        "WHERE m.need_id = $1 AND m.status = 'active' ORDER BY m.score DESC, m.supplier_id LIMIT $2",
+        "WHERE m.need_id = $1 AND m.status = 'active' "
+        # A supplier the buyers judged not relevant goes to the end of the shortlist.
+        "ORDER BY m.verdict IS NOT DISTINCT FROM 'not_relevant', m.score DESC, m.supplier_id LIMIT $2",
         need_id,
         limit,
     )
@@ -179,7 +190,7 @@ async def need_matches(conn: Connection, need_id: str, limit: int) -> list[dict[
 async def supplier_matches(conn: Connection, supplier_id: str, limit: int) -> list[dict[str, Any]]:
     """The supplier's active matches, best first, with the title and deadline of each need."""
     rows = await conn.fetch(
-        f"SELECT {', '.join('m.' + c for c in _MATCH_COLUMNS.split(', '))}, "
+        f"SELECT {', '.join('m.' + c for c in _READ_COLUMNS.split(', '))}, "
         "n.state->>'title' AS need_title, n.state->>'respond_by' AS respond_by "
         "FROM matcher.matches m LEFT JOIN matcher.needs n ON n.id = m.need_id "
         "WHERE m.supplier_id = $1 AND m.status = 'active' ORDER BY m.score DESC, m.need_id LIMIT $2",
@@ -187,6 +198,20 @@ async def supplier_matches(conn: Connection, supplier_id: str, limit: int) -> li
         limit,
     )
     return [{"match": _match(r), "need_title": r["need_title"], "respond_by": r["respond_by"]} for r in rows]
+
+
+async def judge(conn: Connection, match: StoredMatch, by: str, at: datetime) -> None:
+    """Store a verdict on a match, with its new version (`match` holds both)."""
+    await conn.execute(
+        "UPDATE matcher.matches SET verdict = $2, verdict_reason = $3, judged_by = $4, judged_at = $5, "
+        "version = $6, updated_at = $5 WHERE id = $1",
+        match_id(match.need_id, match.supplier_id),
+        match.verdict,
+        match.verdict_reason,
+        by,
+        at,
+        match.version,
+    )
 
 
 # Bulk forms, for handling a polled batch in a few statements.
@@ -308,7 +333,7 @@ async def matches_by_pair(
     if not pairs:
         return {}
     rows = await conn.fetch(
-        f"SELECT {_MATCH_COLUMNS} FROM matcher.matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+        f"SELECT {_READ_COLUMNS} FROM matcher.matches WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
         sorted(match_id(n, s) for n, s in pairs),
     )
     return {(r["need_id"], r["supplier_id"]): _match(r) for r in rows}

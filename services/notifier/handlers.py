@@ -105,7 +105,11 @@ class Handlers:
         withdrawn = [r.id for r in rows if not r.active]
         if withdrawn:
             await repository.withdraw(conn, withdrawn)
-        active = [r for r in rows if r.active]
+        # A supplier the need's buyers judged not relevant hears no more about the need.
+        judged = [r.id for r in rows if r.active and r.judged_not_relevant]
+        if judged:
+            await repository.withdraw(conn, judged, reason="not_relevant")
+        active = [r for r in rows if r.active and not r.judged_not_relevant]
         if active:
             await self._fan_out(conn, active)
 

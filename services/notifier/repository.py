@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from services.contracts.events import AlertSettings, MatchExplanation, MatchState, NeedState
+from services.contracts.vocab import Verdict
 from services.infra.db import Connection
 from services.notifier.policy import OPEN_STATES, DeliveryKind, DeliveryState, Recipient
 from services.notifier.render import MatchView
@@ -218,15 +219,27 @@ class MatchRow:
     score: float
     status: str
     event_time: datetime
+    verdict: str | None = None
 
     @property
     def active(self) -> bool:
         return self.status == "active"
 
+    @property
+    def judged_not_relevant(self) -> bool:
+        return self.verdict == Verdict.not_relevant
+
 
 def _match_row(r: Any) -> MatchRow:
     return MatchRow(
-        r["id"], r["need_id"], r["supplier_id"], r["version"], r["score"], r["status"], r["event_time"]
+        r["id"],
+        r["need_id"],
+        r["supplier_id"],
+        r["version"],
+        r["score"],
+        r["status"],
+        r["event_time"],
+        r["verdict"],
     )
 
 
@@ -236,12 +249,13 @@ async def upsert_matches(conn: Connection, matches: Sequence[tuple[MatchState, d
         return []
     rows = await conn.fetch(
         "INSERT INTO notifier.matches (id, need_id, supplier_id, version, score, status, explanation, "
-        "event_time) SELECT id, n, s, v, sc, st, e::jsonb, t FROM unnest($1::text[], $2::text[], $3::text[], "
-        "$4::int[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[]) AS x(id, n, s, v, sc, st, e, t) "
+        "event_time, verdict) SELECT id, n, s, v, sc, st, e::jsonb, t, vd FROM unnest($1::text[], "
+        "$2::text[], $3::text[], $4::int[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], "
+        "$9::text[]) AS x(id, n, s, v, sc, st, e, t, vd) "
         "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, score = EXCLUDED.score, "
-        "status = EXCLUDED.status, explanation = EXCLUDED.explanation, event_time = EXCLUDED.event_time "
-        "WHERE notifier.matches.version < EXCLUDED.version "
-        "RETURNING id, need_id, supplier_id, version, score, status, event_time",
+        "status = EXCLUDED.status, explanation = EXCLUDED.explanation, event_time = EXCLUDED.event_time, "
+        "verdict = EXCLUDED.verdict WHERE notifier.matches.version < EXCLUDED.version "
+        "RETURNING id, need_id, supplier_id, version, score, status, event_time, verdict",
         [m.id for m, _ in matches],
         [m.need_id for m, _ in matches],
         [m.supplier_id for m, _ in matches],
@@ -250,14 +264,16 @@ async def upsert_matches(conn: Connection, matches: Sequence[tuple[MatchState, d
         [m.status for m, _ in matches],
         [m.explanation.model_dump_json() for m, _ in matches],
         [t for _, t in matches],
+        [m.verdict for m, _ in matches],
     )
     return [_match_row(r) for r in rows]
 
 
 async def matches_of_needs(conn: Connection, need_ids: Sequence[str]) -> list[MatchRow]:
     rows = await conn.fetch(
-        "SELECT id, need_id, supplier_id, version, score, status, event_time FROM notifier.matches "
-        "WHERE need_id = ANY($1::text[]) AND status = 'active' ORDER BY id",
+        "SELECT id, need_id, supplier_id, version, score, status, event_time, verdict FROM notifier.matches "
+        "WHERE need_id = ANY($1::text[]) AND status = 'active' "
+        "AND verdict IS DISTINCT FROM 'not_relevant' ORDER BY id",
         list(set(need_ids)),
     )
     return [_match_row(r) for r in rows]
@@ -394,14 +410,15 @@ async def put_deliveries(conn: Connection, rows: Sequence[NewDelivery]) -> list[
     return [(r["state"], r["reason"]) for r in written]
 
 
-async def withdraw(conn: Connection, match_ids: Sequence[str]) -> None:
-    """A withdrawn match is not alerted: drop what was not tried yet."""
+async def withdraw(conn: Connection, match_ids: Sequence[str], reason: str = "withdrawn") -> None:
+    """A withdrawn match (or one judged not relevant) is not alerted: drop what was not tried yet."""
     await conn.execute(
-        f"UPDATE notifier.deliveries SET state = '{DeliveryState.SKIPPED}', reason = 'withdrawn', "
+        f"UPDATE notifier.deliveries SET state = '{DeliveryState.SKIPPED}', reason = $3, "
         f"next_attempt_at = NULL WHERE match_id = ANY($1::text[]) AND kind = '{DeliveryKind.ALERT}' "
         "AND first_attempt_at IS NULL AND state = ANY($2::text[])",
         list(match_ids),
         [DeliveryState.WAITING, DeliveryState.QUEUED, DeliveryState.DIGEST],
+        reason,
     )
 
 

@@ -31,6 +31,7 @@ from services.contracts.events import (
     BuyerGroupUpdated,
     MatchExplanation,
     MatchFound,
+    MatchJudged,
     MatchState,
     MatchUpdated,
     MatchWithdrawn,
@@ -47,6 +48,7 @@ from services.contracts.events import (
     topic_for,
 )
 from services.contracts.topics import ALERTS, BUYER_GROUPS, MATCHES, NEEDS, SUPPLIERS
+from services.contracts.vocab import Verdict
 from services.infra.devstack import free_port
 from services.infra.settings import Settings
 from tests import factories
@@ -216,7 +218,13 @@ EXPLANATION = MatchExplanation(
 
 
 def match_event(
-    need_id: str, supplier_id: str, score: float, *, version: int = 1, status: str = "found"
+    need_id: str,
+    supplier_id: str,
+    score: float,
+    *,
+    version: int = 1,
+    status: str = "found",
+    verdict: Verdict | None = None,
 ) -> Any:
     state = MatchState(
         id=match_id(need_id, supplier_id),
@@ -227,6 +235,7 @@ def match_event(
         status="withdrawn" if status == "withdrawn" else "active",
         explanation=EXPLANATION,
         updated_at=datetime.now(UTC),
+        verdict=verdict,
     )
     cls = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn}[status]
     return new_event(cls, source="/tests", data=state)
@@ -753,3 +762,58 @@ async def inbox_status(notifier: Notifier, principal: str) -> int:
             f"{notifier.url}/v1/inbox", headers={"Authorization": f"Bearer {token_for(principal)}"}
         )
     return r.status_code
+
+
+def judged_event(need_id: str, supplier_id: str, score: float, version: int, verdict: str) -> MatchJudged:
+    state = MatchState(
+        id=match_id(need_id, supplier_id),
+        need_id=need_id,
+        supplier_id=supplier_id,
+        score=score,
+        version=version,
+        status="active",
+        explanation=EXPLANATION,
+        updated_at=datetime.now(UTC),
+        verdict=Verdict(verdict),
+    )
+    return new_event(MatchJudged, source="/tests", data=state)
+
+
+async def test_a_supplier_judged_not_relevant_hears_no_more_of_the_need(
+    stack: Stack, notifier: Notifier, receiver: WebhookReceiver
+) -> None:
+    """Both suppliers' alerts wait for the daily digest; the buyers judge one not relevant
+    before it is made, and it is left out, also when the match changes afterwards."""
+    s = await scene(stack, hook(receiver), n_suppliers=2, **hook(receiver, mode="daily"))
+    kept, judged = s.suppliers
+    await publish(stack, *(match_event(s.need_id, sup, 0.8) for sup in s.suppliers))
+    await eventually(lambda: _at_least(inbox(notifier, f"supplier:{judged}"), 1), timeout=30)
+
+    await publish(stack, judged_event(s.need_id, judged, 0.8, 2, "not_relevant"))
+    # The matcher's later events about the pair carry the verdict on.
+    later = match_event(s.need_id, judged, 0.9, version=3, status="updated", verdict=Verdict.not_relevant)
+    await publish(stack, later)
+
+    async def applied() -> bool:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            version = await conn.fetchval(
+                "SELECT version FROM notifier.matches WHERE id = $1", match_id(s.need_id, judged)
+            )
+        finally:
+            await conn.close()
+        return version == 3
+
+    await eventually(applied, timeout=30, interval=0.1)
+    tomorrow = datetime.now(UTC) + timedelta(days=1, hours=1)
+
+    async def digests_made() -> list[str] | None:
+        made = await run_digests(notifier, tomorrow)
+        return made or None
+
+    made = await eventually(digests_made, timeout=30)
+    assert len(made) == 1, "only the supplier that was not judged gets a digest"
+    got = await eventually(lambda: _alerts(receiver, f"supplier:{kept}", 1), timeout=30)
+    assert got[0].carrier == "digest"
+    await asyncio.sleep(1)
+    assert not receiver.for_recipient(f"supplier:{judged}")

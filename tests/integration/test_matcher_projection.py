@@ -3,17 +3,23 @@ supplier once, the newest version of each, whatever the chunk size."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
 import numpy as np
+import pytest
 
+from services.contracts.events import match_id
+from services.contracts.vocab import Verdict
 from services.infra import erasure
+from services.infra.auth import Principal
+from services.infra.errors import Forbidden, NotFound
 from services.infra.runtime import Runtime
 from services.matcher import repository, semantic
 from services.matcher.embeddings import Vectors
 from services.matcher.engine import MatchEngine
-from services.matcher.handlers import Matcher
+from services.matcher.handlers import Matcher, judge
 from services.matcher.metrics import MatcherMetrics
 from tests import factories
 from tests.conftest import Stack
@@ -129,3 +135,47 @@ async def test_a_pair_of_an_erased_supplier_is_not_matched(stack: Stack, db: asy
             "SELECT count(*) FROM matcher.matches WHERE need_id = $1 AND status = 'active'", need.id
         )
     assert count == 0
+
+
+async def test_a_verdict_is_stored_published_and_kept_and_not_relevant_goes_last(
+    stack: Stack, db: asyncpg.Pool
+) -> None:
+    runtime = Runtime("matcher", stack.settings())
+    metrics = MatcherMetrics(runtime.metrics)
+    matcher = Matcher(MatchEngine(top_k=10), metrics, Vectors(semantic.Model(), metrics, wait_s=0))
+    need = factories.need_state()
+    first, second = factories.supplier_state(), factories.supplier_state()
+    async with db.acquire() as conn:
+        async with conn.transaction():
+            await matcher.on_supplier_events(
+                conn, [factories.supplier_registered(first), factories.supplier_registered(second)]
+            )
+        async with conn.transaction():
+            await matcher.on_need_events(conn, [factories.need_published(need)])
+    group = Principal("buyer_group", need.buyer_group_id)
+
+    with pytest.raises(Forbidden):
+        await judge(lambda: db, Principal("supplier", first.id), need.id, first.id, Verdict.relevant, None)
+    with pytest.raises(NotFound):
+        await judge(lambda: db, group, need.id, str(uuid.uuid4()), Verdict.relevant, None)
+    judged = await judge(lambda: db, group, need.id, first.id, Verdict.not_relevant, "fel region")
+    again = await judge(lambda: db, group, need.id, first.id, Verdict.not_relevant, "fel region")
+
+    assert judged.version == again.version == 2  # the same verdict again changes nothing
+    async with db.acquire() as conn:
+        shortlist = await repository.need_matches(conn, need.id, 10)
+        events = await conn.fetch(
+            "SELECT event_type, payload FROM matcher.outbox WHERE event_id LIKE $1 ORDER BY id",
+            f"{match_id(need.id, first.id)}.%",
+        )
+    assert [row["match"].supplier_id for row in shortlist] == [second.id, first.id]
+    assert [e["event_type"] for e in events] == ["match.found", "match.judged"]
+    assert json.loads(events[-1]["payload"])["data"]["verdict"] == "not_relevant"
+
+    # A later change of the supplier ranks the pair again and carries the verdict on.
+    changed = first.model_copy(update={"version": 2, "name": "Nytt Namn AB"})
+    async with db.acquire() as conn, conn.transaction():
+        await matcher.on_supplier_events(conn, [factories.supplier_registered(changed)])
+    async with db.acquire() as conn:
+        stored = await repository.get_match(conn, need.id, first.id)
+    assert stored is not None and stored.verdict == Verdict.not_relevant

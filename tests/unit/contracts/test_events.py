@@ -21,6 +21,7 @@ from services.contracts.events import (
     CloudEvent,
     MatchExplanation,
     MatchFound,
+    MatchJudged,
     MatchState,
     MatchUpdated,
     MatchWithdrawn,
@@ -171,6 +172,7 @@ EXAMPLES: list[tuple[type[CloudEvent[Any]], BaseModel]] = [
     (MatchFound, match_state()),
     (MatchUpdated, match_state(version=2, score=0.9)),
     (MatchWithdrawn, match_state(version=3, status="withdrawn")),
+    (MatchJudged, match_state(version=4, verdict="not_relevant", verdict_reason="Fel region")),
     (AlertDelivered, alert_state()),
     (AlertFailed, alert_state(outcome="failed", attempts=5, error="HTTP 503")),
 ]
@@ -203,6 +205,7 @@ def test_every_type_has_an_example_and_a_topic() -> None:
         "buyer_group.created",
         "buyer_group.updated",
         "match.found",
+        "match.judged",
         "match.updated",
         "match.withdrawn",
         "need.closed",
