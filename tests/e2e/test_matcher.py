@@ -288,3 +288,32 @@ async def test_only_the_needs_groups_and_the_supplier_may_read_matches(world: Wo
 
 async def _status(http: httpx.AsyncClient, url: str, headers: dict[str, str], status: int) -> bool:
     return (await http.get(url, headers=headers)).status_code == status
+
+
+async def test_a_verdict_through_the_api_reorders_the_shortlist_and_is_published(
+    stack: Stack, world: World
+) -> None:
+    first, second = await world.supplier(), await world.supplier()
+    group, stranger = await world.group(), await world.group()
+    published = await world.need(group)
+    await until(lambda: _has(world, published["id"], {first["id"], second["id"]}))
+    shortlist = [m["supplier_id"] for m in await world.matches(published["id"])]
+    top = shortlist[0]
+    url = f"{world.urls['matcher']}/v1/needs/{published['id']}/matches/{top}/feedback"
+
+    refused = await world.http.post(url, json={"verdict": "not_relevant"}, headers=bearer(stranger["token"]))
+    invalid = await world.http.post(url, json={"verdict": "maybe"}, headers=bearer(group["token"]))
+    judged = await world.http.post(
+        url, json={"verdict": "not_relevant", "reason": "fel region"}, headers=bearer(group["token"])
+    )
+
+    assert refused.status_code == 403
+    assert invalid.status_code == 422 and invalid.json()["error"]["fields"][0]["field"] == "verdict"
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["verdict"] == "not_relevant" and judged.json()["version"] == 2
+    after = [m["supplier_id"] for m in await world.matches(published["id"])]
+    assert after[-1] == top and sorted(after) == sorted(shortlist)
+    events = await match_events(
+        stack, published["id"], lambda es: any(e["type"] == "match.judged" for e in es)
+    )
+    assert [e["data"]["verdict"] for e in events if e["type"] == "match.judged"] == ["not_relevant"]
