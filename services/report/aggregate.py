@@ -25,13 +25,14 @@ from services.contracts.events import (
     SupplierRemovedState,
     SupplierState,
 )
-from services.contracts.vocab import NeedStatus, SupplierType, supplier_types
+from services.contracts.vocab import NeedStatus, SupplierType, Verdict, supplier_types
 from services.report.model import (
     AlertsSection,
     AuthoritiesSection,
     AuthorityRow,
     BuyerGroupsSection,
     Counts,
+    JudgedPrecision,
     MatchesSection,
     NeedsSection,
     Report,
@@ -217,6 +218,32 @@ def _small_or_young_in_top(folded: Folded, since: datetime | None, this_year: in
     return with_matches, with_small
 
 
+_FOUND_RELEVANT = frozenset({Verdict.relevant, Verdict.contacted, Verdict.selected})
+
+
+def _judged_precision(folded: Folded, since: datetime | None) -> dict[str, JudgedPrecision]:
+    """Per focus area, the buyers' verdicts on the TOP best active matches of the needs
+    published in the window, by score (the matcher's proposal, before a not-relevant verdict
+    moved a match to the end of the shortlist): what share of the judged ones the buyers
+    found relevant."""
+    by_need: dict[str, list[MatchState]] = {}
+    for m in folded.matches.values():
+        if m.status == "active":
+            by_need.setdefault(m.need_id, []).append(m)
+    judged: dict[str, list[bool]] = {}
+    for need in folded.needs.values():
+        if not _in(since, need.published_at):
+            continue
+        ranked = sorted(by_need.get(need.id, []), key=lambda m: (-m.score, m.supplier_id))[:TOP]
+        verdicts = [m.verdict in _FOUND_RELEVANT for m in ranked if m.verdict is not None]
+        if verdicts:
+            judged.setdefault(need.focus_area.value, []).extend(verdicts)
+    return {
+        area: JudgedPrecision(judged=len(v), relevant=sum(v), precision=sum(v) / len(v))
+        for area, v in sorted(judged.items())
+    }
+
+
 def _matches(folded: Folded, since: datetime | None, this_year: int) -> MatchesSection:
     ids = [i for i, at in folded.match_first_seen.items() if _in(since, at)]
     active = [folded.matches[i] for i in ids if folded.matches[i].status == "active"]
@@ -231,6 +258,7 @@ def _matches(folded: Folded, since: datetime | None, this_year: int) -> MatchesS
         by_day=_counts(folded.match_first_seen[i].date().isoformat() for i in ids),
         by_hour=_counts(_hour(folded.match_first_seen[i]) for i in ids),
         matched_suppliers=_shares({m.supplier_id for m in active}, folded.suppliers, this_year),
+        judged_precision_top10=_judged_precision(folded, since),
     )
 
 

@@ -104,6 +104,17 @@ class MatchesSection(BaseModel):
     sme_or_startup_in_top10_share: float | None = Field(
         default=None, description="needs_with_sme_or_startup_in_top10 / needs_with_matches"
     )
+    judged_precision_top10: dict[str, JudgedPrecision] = Field(
+        default_factory=dict,
+        description="By the need's focus area: the buyers' verdicts on the matches among each "
+        "need's 10 best, as precision",
+    )
+
+
+class JudgedPrecision(BaseModel):
+    judged: int = Field(description="Matches among needs' 10 best that their buyers judged")
+    relevant: int = Field(description="Of those, judged relevant, contacted or selected")
+    precision: float | None = Field(description="relevant / judged; None before any verdict")
 
 
 class AlertsSection(BaseModel):

@@ -113,6 +113,13 @@ def tables(report: Report) -> list[Table]:
                     ),
                 ),
                 *_shares("Matched suppliers", matches.matched_suppliers),
+                *[
+                    (
+                        f"Buyers' verdicts on the 10 best matches, {term(area)}",
+                        f"{p.relevant} of {p.judged} judged relevant ({_pct(p.precision)})",
+                    )
+                    for area, p in matches.judged_precision_top10.items()
+                ],
                 *_counted("Found on", matches.by_day),
             ],
         ),

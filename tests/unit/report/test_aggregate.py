@@ -18,6 +18,7 @@ from services.contracts.events import (
     CloudEvent,
     MatchExplanation,
     MatchFound,
+    MatchJudged,
     MatchState,
     MatchUpdated,
     MatchWithdrawn,
@@ -328,3 +329,28 @@ def test_needs_by_cpv_code_and_authorities_by_name_and_region() -> None:
         ("Region Skåne", "SE224"),
         ("Stockholms kommun", "SE110"),
     ]
+
+
+def test_buyers_verdicts_on_the_ten_best_make_a_precision_per_focus_area() -> None:
+    transport, health = need(DAY2), need(DAY2, focus_area="health_care")
+    events = [ev(NeedPublished, n, DAY2) for n in (transport, health)]
+    best = [scored(transport.id, f"s{i}", 0.9 - i / 100) for i in range(12)]
+    verdicts = {
+        0: "selected",
+        1: "not_relevant",
+        2: "relevant",
+        11: "relevant",
+    }  # the 12th is out of the top 10
+    judged = [
+        m.model_copy(update={"version": 2, "verdict": verdicts[i]}) if i in verdicts else m
+        for i, m in enumerate(best)
+    ]
+    events += [ev(MatchFound, m, DAY2) for m in best]
+    events += [ev(MatchJudged, m, DAY2) for m in judged if m.verdict is not None]
+    events.append(ev(MatchFound, scored(health.id, "s0", 0.7), DAY2))
+
+    precision = build_report(fold(events), since=None, now=NOW).matches.judged_precision_top10
+
+    assert list(precision) == ["transport"]  # no verdict on the health need
+    assert (precision["transport"].judged, precision["transport"].relevant) == (3, 2)
+    assert precision["transport"].precision == 2 / 3
