@@ -145,5 +145,34 @@ def report(
         typer.echo(f"written to {out}", err=True)
 
 
+@app.command()
+def verdicts(
+    out: Annotated[Path, typer.Option(help="write the labelled set here (JSON)")],
+    dev_json: Annotated[
+        Path,
+        typer.Option(help="a running `innomatch dev` to read, unless INNOMATCH_KAFKA_BOOTSTRAP is set"),
+    ] = Path(".innomatch/dev.json"),
+) -> None:
+    """The buyers' verdicts on matches as a labelled set in the format of tests/eval."""
+    import json
+
+    from aiokafka.errors import KafkaError
+
+    from services.report.build import make_labelled_set
+    from services.report.target import resolve
+
+    target = resolve(dev_json, None)
+    try:
+        labelled = asyncio.run(
+            make_labelled_set(target.kafka_bootstrap, fetch_max_wait_ms=target.fetch_max_wait_ms)
+        )
+    except (KafkaError, TimeoutError) as exc:
+        typer.echo(f"innomatch verdicts: cannot read the topics at {target.kafka_bootstrap}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    out.write_text(json.dumps(labelled, ensure_ascii=False, indent=1), encoding="utf-8")
+    pairs = sum(len(v) for v in labelled["judgments"].values())
+    typer.echo(f"{pairs} judged pairs of {len(labelled['needs'])} needs written to {out}", err=True)
+
+
 if __name__ == "__main__":
     app()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from services.report.aggregate import Authority, build_report, fold
 from services.report.model import Report
 from services.report.source import fetch_authorities, read_topics
+from services.report.verdicts import labelled_set
 
 
 async def make_report(
@@ -34,6 +36,12 @@ async def make_report(
     return build_report(
         fold(read.events), since=since, now=now, authorities=authorities, skipped=read.skipped
     )
+
+
+async def make_labelled_set(bootstrap: str, *, fetch_max_wait_ms: int = 50) -> dict[str, Any]:
+    """The buyers' verdicts on the topics now, as a labelled set (see `verdicts`)."""
+    read = await read_topics(bootstrap, fetch_max_wait_ms=fetch_max_wait_ms)
+    return labelled_set(fold(read.events))
 
 
 def parse_since(text: str) -> datetime:
