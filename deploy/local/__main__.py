@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -43,6 +44,8 @@ def _print_description(info: dict[str, object]) -> None:
 
 
 def start(work_dir: Path, fresh: bool) -> int:
+    # The client's complaints about nodes that are not up yet, while the cluster forms.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stack = LocalStack(work_dir, Layout.fixed())
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -54,10 +54,17 @@ class _Broker(KafkaBroker):
         self.running = True
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`host:port[,host:port...]` as the list of addresses it names."""
+    return [address.strip() for address in bootstrap.split(",") if address.strip()]
+
+
 def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
     dead_letters = DeadLetters(service, metrics, settings.dlq_max_attempts, settings.dlq_retry_backoff_s)
     broker = _Broker(
-        settings.kafka_bootstrap,
+        # A list: FastStream takes a string as one address, so "a:9092,b:9092" (a cluster's
+        # bootstrap list, as aiokafka and Kafka's own tools read it) would not resolve.
+        bootstrap_servers(settings.kafka_bootstrap),
         client_id=f"innomatch-{service}",
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
