@@ -234,47 +234,55 @@ class TopicOrder:
 async def read_order(bootstrap: str, topics: list[str], timeout: float = 120) -> dict[str, TopicOrder]:
     """Read `topics` up to their current ends and check per partition that the `data.version`
     of each aggregate (`data.id`: a supplier, a need, a match) never goes down."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000)
+    out: dict[str, TopicOrder] = {}
+    for topic in topics:
+        out[topic] = await asyncio.wait_for(_read_topic_order(bootstrap, topic), timeout)
+    return out
+
+
+async def _read_topic_order(bootstrap: str, topic: str) -> TopicOrder:
+    # No group and nothing committed: an assigned partition is read from its earliest offset.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
-        out: dict[str, TopicOrder] = {}
-        for topic in topics:
-            parts = consumer.partitions_for_topic(topic)
-            if parts is None:
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(parts)]
-            ends = await consumer.end_offsets(tps)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            order = out[topic] = TopicOrder()
-            last: dict[tuple[int, str], int] = {}
-            seen_ids: set[str] = set()
-            pending = {tp for tp in tps if ends[tp] > 0}
-            deadline = time.monotonic() + timeout
-            while pending:
-                assert time.monotonic() < deadline, f"{topic} not read to its end within {timeout:.0f} s"
-                batches = await consumer.getmany(*pending, timeout_ms=1000)
-                for tp, records in batches.items():
-                    for record in records:
-                        if record.offset + 1 >= ends[tp]:
-                            pending.discard(tp)
-                        if record.value is None or record.offset >= ends[tp]:
-                            continue  # a tombstone, or written after we started
-                        order.records += 1
-                        event = json.loads(record.value)
-                        if event["id"] in seen_ids:
-                            order.republished += 1
-                        seen_ids.add(event["id"])
-                        data = event["data"]
-                        key = (tp.partition, str(data["id"]))
-                        version = int(data["version"])
-                        if version < last.get(key, 0):
-                            order.reversals.append(
-                                f"partition {tp.partition}, {data['id']}: version {version} after {last[key]}"
-                            )
-                        last[key] = max(version, last.get(key, 0))
-            order.aggregates = len(last)
-        return out
+        parts = consumer.partitions_for_topic(topic)
+        if parts is None:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        order = TopicOrder()
+        last: dict[tuple[int, str], int] = {}
+        seen_ids: set[str] = set()
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+                    if record.value is None or record.offset >= ends[tp]:
+                        continue  # a tombstone, or written after we started
+                    order.records += 1
+                    event = json.loads(record.value)
+                    if event["id"] in seen_ids:
+                        order.republished += 1
+                    seen_ids.add(event["id"])
+                    data = event["data"]
+                    key = (tp.partition, str(data["id"]))
+                    version = int(data["version"])
+                    if version < last.get(key, 0):
+                        order.reversals.append(
+                            f"partition {tp.partition}, {data['id']}: version {version} after {last[key]}"
+                        )
+                    last[key] = max(version, last.get(key, 0))
+            for tp in list(pending):  # compaction may have removed a partition's last offsets
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+        order.aggregates = len(last)
+        return order
     finally:
         await consumer.stop()
