@@ -65,7 +65,15 @@ def create_topics() -> None:
 
     settings = _settings()
     topics = [*ALL_TOPICS, *(dlq(t) for t in ALL_TOPICS)]
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            topics,
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+            settings.kafka_min_insync_replicas,
+        )
+    )
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 

@@ -198,24 +198,7 @@ EOF
     printf '%s\n' "# KAFKA_EXTRA_PROPERTIES" "$KAFKA_EXTRA_PROPERTIES" >>"$CONFIG"
   fi
 
-  cat >"$LOG4J_CONFIG" <<'EOF'
-# Written by deploy/kafka/kafka.sh: everything to stdout (redirected to server.log).
-status = warn
-appender.stdout.type = Console
-appender.stdout.name = STDOUT
-appender.stdout.layout.type = PatternLayout
-appender.stdout.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = WARN
-logger.zk.name = org.apache.zookeeper
-logger.zk.level = WARN
-EOF
+  cp "$SCRIPT_DIR/log4j2.properties" "$LOG4J_CONFIG"
 }
 
 fail_start() {

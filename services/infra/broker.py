@@ -54,10 +54,17 @@ class _Broker(KafkaBroker):
         self.running = True
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`host:port[,host:port...]` as the list of addresses it names."""
+    return [address.strip() for address in bootstrap.split(",") if address.strip()]
+
+
 def make_broker(settings: Settings, service: str, metrics: Metrics) -> tuple[KafkaBroker, DeadLetters]:
     dead_letters = DeadLetters(service, metrics, settings.dlq_max_attempts, settings.dlq_retry_backoff_s)
     broker = _Broker(
-        settings.kafka_bootstrap,
+        # A list: FastStream takes a string as one address, so "a:9092,b:9092" (a cluster's
+        # bootstrap list, as aiokafka and Kafka's own tools read it) would not resolve.
+        bootstrap_servers(settings.kafka_bootstrap),
         client_id=f"innomatch-{service}",
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
@@ -107,14 +114,23 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
     }
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> list[str]:
-    """Create the topics that do not exist yet, with their `TOPIC_CONFIGS`, and set those
-    configurations on topics that exist with others; return the topics created."""
+async def ensure_topics(
+    bootstrap: str,
+    topics: Sequence[str],
+    partitions: int,
+    replication_factor: int = 1,
+    min_insync_replicas: int | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet, with their `TOPIC_CONFIGS` (and
+    `min.insync.replicas` when given), and set those configurations on topics that exist with
+    others; return the topics created. An existing topic keeps its partitions and replicas."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="innomatch-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
+        isr = {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
+        wanted = {t: {**TOPIC_CONFIGS.get(t, {}), **isr} for t in topics}
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
@@ -122,15 +138,15 @@ async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) 
                         NewTopic(
                             t,
                             num_partitions=partitions,
-                            replication_factor=1,
-                            topic_configs=TOPIC_CONFIGS.get(t, {}),
+                            replication_factor=replication_factor,
+                            topic_configs=wanted[t],
                         )
                         for t in missing
                     ]
                 )
         for topic in topics:
-            if topic in existing and topic in TOPIC_CONFIGS:
-                await _configure(admin, topic, TOPIC_CONFIGS[topic])
+            if topic in existing and wanted[topic]:
+                await _configure(admin, topic, wanted[topic])
         return missing
     finally:
         await admin.close()

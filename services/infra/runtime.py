@@ -188,24 +188,34 @@ class Runtime:
             await asyncio.sleep(self.settings.inbox_prune_interval_s)
 
     async def _watch_lag(self) -> None:
+        """The lag of each partition this process consumes. A partition that a rebalance gave
+        to another replica loses its series here (the other replica reports it), so a revoked
+        partition does not show its last lag for ever."""
+        reported: dict[str, set[tuple[str, str]]] = {}  # group -> (topic, partition)
         while True:
             await asyncio.sleep(self.settings.lag_poll_interval_s)
             for sub in self.broker.subscribers:
                 consumer: Any = getattr(sub, "consumer", None)
                 if consumer is None:
                     continue
+                group = str(getattr(sub, "group_id", ""))
                 try:
                     partitions = list(consumer.assignment())
-                    if not partitions:
-                        continue
-                    ends = await consumer.end_offsets(partitions)
+                    ends = await consumer.end_offsets(partitions) if partitions else {}
+                    current = set()
                     for tp in partitions:
                         committed = await consumer.committed(tp) or 0
-                        self.metrics.consumer_lag.labels(
-                            self.name, getattr(sub, "group_id", ""), tp.topic, str(tp.partition)
-                        ).set(max(ends[tp] - committed, 0))
+                        self.metrics.consumer_lag.labels(self.name, group, tp.topic, str(tp.partition)).set(
+                            max(ends[tp] - committed, 0)
+                        )
+                        current.add((tp.topic, str(tp.partition)))
                 except Exception as exc:  # lag is best effort; never take the service down
                     log.debug("lag_probe_failed", error=str(exc))
+                    continue
+                for topic, partition in reported.get(group, set()) - current:
+                    with contextlib.suppress(KeyError):
+                        self.metrics.consumer_lag.remove(self.name, group, topic, partition)
+                reported[group] = current
 
 
 async def within(step: str, work: Awaitable[Any], seconds: float) -> bool:

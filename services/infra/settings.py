@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # The embedded broker rejects InitProducerId; Apache Kafka accepts it.
     kafka_idempotent_producer: bool = False
     kafka_partitions: int = Field(default=3, ge=1)
+    # Copies of each partition that create-topics asks for, and how many of them must have a
+    # write before the broker confirms it (acks=all). 1 and the broker's default suit a single
+    # broker; a cluster of three takes 3 and 2, so one broker may be away without a stop.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
     # Events applied per consumer transaction: fewer commits, more throughput.
     kafka_max_batch: int = Field(default=500, ge=1)
     dlq_max_attempts: int = Field(default=3, ge=1)
@@ -109,6 +114,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
+        if (self.kafka_min_insync_replicas or 1) > self.kafka_replication_factor:
+            raise ValueError(
+                "INNOMATCH_KAFKA_MIN_INSYNC_REPLICAS cannot exceed INNOMATCH_KAFKA_REPLICATION_FACTOR"
+            )
         if self.mode == "development":
             return self
         if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:

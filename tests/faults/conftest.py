@@ -10,14 +10,12 @@ from the beginning, and what earlier runs left there would be matched too.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,39 +28,13 @@ from services.infra.db import ensure_database, migrate
 from services.infra.devstack import Tansu, free_port
 from services.infra.settings import SERVICES, Settings
 from tests.faults.load import SECRET
-from tests.faults.processes import Cluster, KafkaBroker, PostgresControl, ServiceProcess
+from tests.faults.processes import Cluster, KafkaBroker, PostgresControl
+from tests.faults.scenario import Harness, suite_env, write_results
 from tests.receivers import WebhookReceiver
 
 RESULTS = Path(__file__).parent / "results"
 OPERATOR_TOKEN = "fault-suite-operator-token-" + secrets.token_hex(8)
 TOPICS = [*ALL_TOPICS, *(dlq(t) for t in ALL_TOPICS)]
-
-
-@dataclass
-class Harness:
-    cluster: Cluster
-    postgres: PostgresControl
-    database_url: str
-    bootstrap: str
-    kafka: KafkaBroker | None  # set when the suite may stop and start the broker
-    receiver: WebhookReceiver
-    env: dict[str, str]
-    logs: Path
-
-    @property
-    def operator(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-
-    def service_env(self, name: str, service: str) -> dict[str, str]:
-        env = dict(self.env)
-        # The name in pg_stat_activity, so a fault can pick one service's connections.
-        env["INNOMATCH_DATABASE_URL"] = f"{self.database_url}?application_name=faults-{name}"
-        if service == "matcher":
-            env["INNOMATCH_MATCHER_INSTANCE"] = f"faults-{name}"
-        return env
-
-    def process(self, name: str, service: str) -> ServiceProcess:
-        return ServiceProcess(name, service, self.service_env(name, service), self.logs / f"{name}.log")
 
 
 RESULT_ROWS: list[dict[str, Any]] = []
@@ -122,25 +94,13 @@ def harness() -> Iterator[Harness]:
         apache = kafka is not None
         env = {
             **os.environ,
-            "INNOMATCH_MODE": "development",
+            **suite_env(OPERATOR_TOKEN, "faults-" + secrets.token_hex(3)),
             "INNOMATCH_KAFKA_BOOTSTRAP": bootstrap,
-            "INNOMATCH_OPERATOR_TOKEN": OPERATOR_TOKEN,
-            "INNOMATCH_KAFKA_FETCH_MAX_WAIT_MS": "20",
             "INNOMATCH_KAFKA_IDEMPOTENT_PRODUCER": str(apache).lower(),
-            "INNOMATCH_KAFKA_GROUP_PREFIX": "faults-" + secrets.token_hex(3),
-            "INNOMATCH_OUTBOX_POLL_INTERVAL_S": "0.5",
-            "INNOMATCH_LAG_POLL_INTERVAL_S": "0.5",
-            "INNOMATCH_REGISTRATION_RATE_PER_MINUTE": "0",
-            "INNOMATCH_WEBHOOK_ALLOW_PRIVATE": "true",
-            # Every pair above the threshold is kept: with a top-K cut, ties between suppliers
-            # of one template would be broken by their ids, which differ from run to run.
-            "INNOMATCH_MATCHER_TOP_K": "1000",
-            # Alerts a killed notifier had claimed go out again when their lease runs out.
-            "INNOMATCH_NOTIFIER_LEASE_S": "15",
-            "INNOMATCH_LOG_FORMAT": "json",
-            "INNOMATCH_LOG_LEVEL": "INFO",
         }
-        harness = Harness(Cluster([]), postgres, database_url, bootstrap, kafka, receiver, env, logs)
+        harness = Harness(
+            Cluster([]), postgres, database_url, bootstrap, kafka, receiver, env, logs, OPERATOR_TOKEN
+        )
         cluster = harness.cluster
         for service in SERVICES:
             cluster.add(harness.process(service, service))
@@ -156,40 +116,5 @@ def harness() -> Iterator[Harness]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-COLUMNS = [
-    ("scenario", "scenario", 24),
-    ("events", "events", 7),
-    ("lost", "lost", 5),
-    ("extra", "extra", 6),
-    ("stale", "of which on closed needs", 24),
-    ("duplicated", "duplicated", 10),
-    ("resent", "resent", 7),
-    ("dlq", "dlq", 4),
-    ("recovery_s", "recovery (s)", 12),
-    ("settle_s", "settle (s)", 10),
-]
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "-"
-        return f"{v:.1f}" if isinstance(v, float) else str(v)
-
-    head = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    rule = "| " + " | ".join("---" for _ in COLUMNS) + " |"
-    body = ["| " + " | ".join(cell(r.get(key)) for key, _, _ in COLUMNS) + " |" for r in rows]
-    return "\n".join([head, rule, *body])
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RESULT_ROWS:
-        return
-    terminalreporter.section("fault injection")
-    terminalreporter.write_line(table(RESULT_ROWS))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    payload = json.dumps({"at": stamp, "rows": RESULT_ROWS}, indent=2)
-    (RESULTS / f"faults-{stamp}.json").write_text(payload)
-    (RESULTS / "latest.json").write_text(payload)
-    terminalreporter.write_line(f"written to {RESULTS / 'latest.json'}")
+    write_results(terminalreporter, "fault injection", RESULTS, "faults", RESULT_ROWS)

@@ -10,6 +10,7 @@ by item although their ids differ.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import Counter, defaultdict
@@ -32,6 +33,7 @@ class Observed:
     foreign: int  # active matches of this world's needs with suppliers from elsewhere
     alerts: Counter[tuple[str, str]]  # (recipient, match id) -> accepted deliveries carrying it
     resent: int  # 2xx answers to a delivery id after its first (the receiver dropped them)
+    repeated: int = 0  # a pair listed more than once among a need's active matches
 
 
 @dataclass
@@ -71,11 +73,12 @@ async def observe(
     by_supplier = {sid: j for j, sid in world.suppliers.items()}
     pairs: set[Pair] = set()
     foreign = 0
+    repeated = 0
 
     gate = asyncio.Semaphore(8)
 
     async def one(i: int, need_id: str) -> None:
-        nonlocal foreign
+        nonlocal foreign, repeated
         url = f"{matcher_url}/v1/needs/{need_id}/matches?limit=1000"
         for attempt in range(5):  # a busy server may drop a kept-alive connection
             try:
@@ -93,6 +96,8 @@ async def observe(
             j = by_supplier.get(item["supplier_id"])
             if j is None:
                 foreign += 1
+            elif (i, j) in pairs:
+                repeated += 1
             else:
                 pairs.add((i, j))
 
@@ -110,7 +115,7 @@ async def observe(
         for delivery_id, n in receiver.answered_ok().items()
         if n > 1 and any(delivery_id in ids for ids in carried.values())
     )
-    return Observed(pairs, foreign, Counter({k: len(v) for k, v in carried.items()}), resent)
+    return Observed(pairs, foreign, Counter({k: len(v) for k, v in carried.items()}), resent, repeated)
 
 
 def expected_alerts(plan: Plan, world: World, matches: set[Pair]) -> set[tuple[str, str]]:
@@ -209,5 +214,75 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
             ends: dict[Any, int] = await consumer.end_offsets(tps) if tps else {}
             out[topic] = sum(ends.values())
         return out
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class TopicOrder:
+    """A topic read back from the beginning: did each aggregate's versions only go up?"""
+
+    records: int = 0
+    aggregates: int = 0
+    # "partition p, aggregate a: version v after w" for each step down (must stay empty)
+    reversals: list[str] = field(default_factory=list)
+    # records carrying an event id seen earlier on the topic (an outbox row published again,
+    # which at-least-once allows and the consumers' inboxes skip)
+    republished: int = 0
+
+
+async def read_order(bootstrap: str, topics: list[str], timeout: float = 120) -> dict[str, TopicOrder]:
+    """Read `topics` up to their current ends and check per partition that the `data.version`
+    of each aggregate (`data.id`: a supplier, a need, a match) never goes down."""
+    out: dict[str, TopicOrder] = {}
+    for topic in topics:
+        out[topic] = await asyncio.wait_for(_read_topic_order(bootstrap, topic), timeout)
+    return out
+
+
+async def _read_topic_order(bootstrap: str, topic: str) -> TopicOrder:
+    # No group and nothing committed: an assigned partition is read from its earliest offset.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if parts is None:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        order = TopicOrder()
+        last: dict[tuple[int, str], int] = {}
+        seen_ids: set[str] = set()
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+                    if record.value is None or record.offset >= ends[tp]:
+                        continue  # a tombstone, or written after we started
+                    order.records += 1
+                    event = json.loads(record.value)
+                    if event["id"] in seen_ids:
+                        order.republished += 1
+                    seen_ids.add(event["id"])
+                    data = event["data"]
+                    key = (tp.partition, str(data["id"]))
+                    version = int(data["version"])
+                    if version < last.get(key, 0):
+                        order.reversals.append(
+                            f"partition {tp.partition}, {data['id']}: version {version} after {last[key]}"
+                        )
+                    last[key] = max(version, last.get(key, 0))
+            for tp in list(pending):  # compaction may have removed a partition's last offsets
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+        order.aggregates = len(last)
+        return order
     finally:
         await consumer.stop()

@@ -1,0 +1,1 @@
+"""The production topology on one machine, real parts only (see deploy/README.md)."""
