@@ -237,7 +237,9 @@ def match_event(
         updated_at=datetime.now(UTC),
         verdict=verdict,
     )
-    cls = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn}[status]
+    cls = {"found": MatchFound, "updated": MatchUpdated, "withdrawn": MatchWithdrawn, "judged": MatchJudged}[
+        status
+    ]
     return new_event(cls, source="/tests", data=state)
 
 
@@ -764,21 +766,6 @@ async def inbox_status(notifier: Notifier, principal: str) -> int:
     return r.status_code
 
 
-def judged_event(need_id: str, supplier_id: str, score: float, version: int, verdict: str) -> MatchJudged:
-    state = MatchState(
-        id=match_id(need_id, supplier_id),
-        need_id=need_id,
-        supplier_id=supplier_id,
-        score=score,
-        version=version,
-        status="active",
-        explanation=EXPLANATION,
-        updated_at=datetime.now(UTC),
-        verdict=Verdict(verdict),
-    )
-    return new_event(MatchJudged, source="/tests", data=state)
-
-
 async def test_a_supplier_judged_not_relevant_hears_no_more_of_the_need(
     stack: Stack, notifier: Notifier, receiver: WebhookReceiver
 ) -> None:
@@ -789,7 +776,9 @@ async def test_a_supplier_judged_not_relevant_hears_no_more_of_the_need(
     await publish(stack, *(match_event(s.need_id, sup, 0.8) for sup in s.suppliers))
     await eventually(lambda: _at_least(inbox(notifier, f"supplier:{judged}"), 1), timeout=30)
 
-    await publish(stack, judged_event(s.need_id, judged, 0.8, 2, "not_relevant"))
+    await publish(
+        stack, match_event(s.need_id, judged, 0.8, version=2, status="judged", verdict=Verdict.not_relevant)
+    )
     # The matcher's later events about the pair carry the verdict on.
     later = match_event(s.need_id, judged, 0.9, version=3, status="updated", verdict=Verdict.not_relevant)
     await publish(stack, later)
