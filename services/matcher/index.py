@@ -654,6 +654,19 @@ class SupplierIndex(_Population):
         sem, _ = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
         return self._score_of(need, self._cpv_levels(need), rows, sem), self._eligible(need)
 
+    def covering(self, need: NeedProfile, at_least: float, per_code: int) -> Rows:
+        """Rows that meet the need's maturity, serve one of its regions, and relate to one of
+        its CPV codes at `at_least` or above: for each code, the `per_code` best scoring."""
+        scores, eligible = self.scores(need)
+        found = []
+        for level in self._cpv_levels(need):
+            rows = np.flatnonzero(eligible & (SIM_OF_LEVEL[level] >= at_least))
+            if len(rows) > per_code:
+                rows = rows[np.argpartition(-scores[rows], per_code)[:per_code]]
+            found.append(rows)
+        out: Rows = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        return out
+
     def _reach(
         self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], sem: Floats
     ) -> npt.NDArray[np.float32]:
