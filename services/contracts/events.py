@@ -170,6 +170,9 @@ class Capabilities(_Model):
     description: str = Field(default="", max_length=5000)
     regions: Annotated[list[NutsCode], Field(min_length=1, max_length=20), AfterValidator(_unique)]
     trl: Trl
+    open_to_consortia: bool = Field(
+        default=True, description="May be suggested as a member of a consortium for a need"
+    )
 
 
 class SupplierState(_Model):

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.contracts.cpv import cpv_lookup
 from services.contracts.events import MatchExplanation, MatchState
 from services.contracts.vocab import NeedStatus, Verdict
 from services.infra.auth import PrincipalDep
@@ -182,3 +183,77 @@ async def give_feedback(
 ) -> MatchState:
     match = await judge(lambda: runtime.pool, principal, need_id, supplier_id, body.verdict, body.reason)
     return match.state()
+
+
+class CpvLabel(BaseModel):
+    code: str
+    label_sv: str | None
+    label_en: str | None
+
+
+class ConsortiumMember(BaseModel):
+    supplier_id: str
+    supplier_name: str | None
+    small_or_young: bool = Field(description="An SME or a young firm (start-up)")
+    score: float = Field(description="The supplier's own score against the need")
+    brings_cpv: list[CpvLabel] = Field(description="The need's CPV codes this member covers")
+    brings_regions: list[str] = Field(description="The need's regions this member serves")
+
+
+class SuggestedConsortium(BaseModel):
+    members: list[ConsortiumMember] = Field(description="SMEs and young firms first")
+    covers_cpv: list[str]
+    covers_regions: list[str]
+    coverage: float = Field(description="Share of the need's CPV codes and regions covered together")
+    best_single_coverage: float = Field(description="The same share for the best single supplier")
+
+
+class NeedConsortia(BaseModel):
+    need_id: str
+    consortia: list[SuggestedConsortium]
+
+
+def _label(code: str) -> CpvLabel:
+    entry = cpv_lookup(code)
+    return CpvLabel(
+        code=code, label_sv=entry.label_sv if entry else None, label_en=entry.label_en if entry else None
+    )
+
+
+@router.get(
+    "/needs/{need_id}/consortia",
+    summary="Two or three suppliers that together cover a need better than any one of them",
+    description=(
+        "For the need's buyer groups and operators. Members are suppliers that meet the need's "
+        "maturity, serve at least one of its regions, relate to at least one of its CPV codes "
+        "and accept consortia (`capabilities.open_to_consortia`). A suggestion covers more of the "
+        "need's codes and regions than the best single supplier; suggestions with more SMEs and "
+        "young firms come first among equals. Empty when one supplier covers as much."
+    ),
+    responses=_ERRORS,  # type: ignore[arg-type]
+)
+async def need_consortia(need_id: str, principal: PrincipalDep, readings: ReadingsDep) -> NeedConsortia:
+    need, suggested, names = await readings.consortia(principal, need_id)
+    return NeedConsortia(
+        need_id=need.id,
+        consortia=[
+            SuggestedConsortium(
+                members=[
+                    ConsortiumMember(
+                        supplier_id=m.supplier_id,
+                        supplier_name=names.get(m.supplier_id),
+                        small_or_young=m.small_or_young,
+                        score=m.score,
+                        brings_cpv=[_label(c) for c in m.codes],
+                        brings_regions=list(m.regions),
+                    )
+                    for m in c.members
+                ],
+                covers_cpv=list(c.codes),
+                covers_regions=list(c.regions),
+                coverage=c.coverage,
+                best_single_coverage=c.best_single,
+            )
+            for c in suggested
+        ],
+    )

@@ -17,6 +17,7 @@ import numpy as np
 from services.contracts.events import NeedState, SupplierState
 from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import semantic, text
+from services.matcher.consortia import CODE_COVER
 from services.matcher.index import APPROXIMATE_FROM, MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
 from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
 
@@ -158,6 +159,17 @@ class MatchEngine:
     def supplier(self, supplier_id: str) -> SupplierProfile | None:
         row = self.suppliers.row_of.get(supplier_id)
         return None if row is None else self.suppliers.profile(row)
+
+    def consortium_candidates(
+        self, need: NeedProfile, per_code: int = 40
+    ) -> list[tuple[SupplierProfile, Scored]]:
+        """Suppliers that could each cover part of the need (see `consortia`), scored."""
+        rows = self.suppliers.covering(need, CODE_COVER, per_code)
+        out = []
+        for row in rows:
+            profile = self.suppliers.profile(int(row))
+            out.append((profile, score_pair(need, profile, self.threshold)))
+        return out
 
     # --- ranking ---------------------------------------------------------------------------
 

@@ -50,7 +50,8 @@ from services.infra.auth import Principal
 from services.infra.db import Connection
 from services.infra.errors import Forbidden, NotFound
 from services.infra.unit_of_work import unit_of_work
-from services.matcher import repository, semantic
+from services.matcher import consortia, repository, semantic
+from services.matcher.consortia import Consortium
 from services.matcher.embeddings import Vectors, key_of
 from services.matcher.engine import MatchEngine, need_profile
 from services.matcher.metrics import MatcherMetrics
@@ -510,6 +511,23 @@ class Readings:
             passages = await explain_passages(conn, self.engine, [verdict], profile)
             verdict = passages.get((need.id, supplier_id), verdict)
             return PairReading(need, verdict, await repository.get_match(conn, need.id, supplier_id))
+
+    async def consortia(
+        self, principal: Principal, need_id: str
+    ) -> tuple[NeedState, list[Consortium], dict[str, str]]:
+        """Suggested consortia for the need, and the names of their members."""
+        async with self._pool().acquire() as conn:
+            need = await self._need(conn, need_id)
+            if not may_read_need(principal, need):
+                raise Forbidden("only the need's buyer groups or an operator may read its consortia")
+            profile = self.engine.need(need.id)
+            if profile is None:
+                vectors = await repository.text_vectors(conn, "needs", [need.id])
+                profile = need_profile(need, vectors.get(need.id))
+            candidates = self.engine.consortium_candidates(profile)
+            names = await repository.consortium_members(conn, [s.id for s, _ in candidates])
+        members = [consortia.member(profile, s, scored) for s, scored in candidates if s.id in names]
+        return need, consortia.suggest(profile, members), names
 
 
 async def judge(

@@ -654,6 +654,30 @@ class SupplierIndex(_Population):
         sem, _ = self.semantic_component(need.semantic, need.language, rows_are_needs=False)
         return self._score_of(need, self._cpv_levels(need), rows, sem), self._eligible(need)
 
+    def covering(self, need: NeedProfile, at_least: float, per_code: int) -> Rows:
+        """Rows that meet the need's maturity, serve one of its regions, and relate to one of
+        its CPV codes at `at_least` or above: for each code, the `per_code` best scoring.
+        Only those rows are scored."""
+        levels = self._cpv_levels(need)
+        eligible = self._eligible(need)
+        covers = [eligible & (SIM_OF_LEVEL[level] >= at_least) for level in levels]
+        rows: Rows = np.flatnonzero(np.logical_or.reduce(covers)) if covers else np.empty(0, dtype=np.int64)
+        if not len(rows):
+            return rows
+        weighted, _ = self.semantic_component(need.semantic, need.language, rows_are_needs=False, rows=rows)
+        sem = np.zeros(self.size)
+        sem[rows] = weighted
+        scores = np.full(self.size, -1.0)
+        scores[rows] = self._score_of(need, levels, rows, sem)
+        found = []
+        for cover in covers:
+            mine = np.flatnonzero(cover)
+            if len(mine) > per_code:
+                mine = mine[np.argpartition(-scores[mine], per_code)[:per_code]]
+            found.append(mine)
+        out: Rows = np.unique(np.concatenate(found))
+        return out
+
     def _reach(
         self, need: NeedProfile, levels: list[npt.NDArray[np.uint8]], sem: Floats
     ) -> npt.NDArray[np.float32]:

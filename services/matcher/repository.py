@@ -214,6 +214,17 @@ async def judge(conn: Connection, match: StoredMatch, by: str, at: datetime) -> 
     )
 
 
+async def consortium_members(conn: Connection, supplier_ids: Sequence[str]) -> dict[str, str]:
+    """id -> name of those of the suppliers that accept being suggested for a consortium."""
+    rows = await conn.fetch(
+        "SELECT id::text AS id, profile->>'name' AS name FROM matcher.suppliers "
+        "WHERE id::text = ANY($1::text[]) "
+        "AND (profile->'capabilities'->>'open_to_consortia')::boolean IS NOT FALSE",
+        list(supplier_ids),
+    )
+    return {r["id"]: r["name"] for r in rows}
+
+
 # Bulk forms, for handling a polled batch in a few statements.
 
 

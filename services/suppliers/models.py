@@ -73,6 +73,7 @@ class CapabilitiesPatch(BaseModel):
     description: str | None = None
     regions: list[str] | None = None
     trl: int | None = None
+    open_to_consortia: bool | None = None
 
 
 class SupplierPatch(BaseModel):

@@ -8,7 +8,8 @@ vector near a topic of its first CPV group, so texts about one subject are close
 - index build time (generating and vectorising the profiles included) and resident memory
   for the suppliers;
 - ranking one need against every supplier, explanations included: p50 / p99;
-- ranking one supplier against every open need whose top K it could enter: p50 / p99.
+- ranking one supplier against every open need whose top K it could enter: p50 / p99;
+- consortium suggestions for one need (candidates, coverage, the pairs and trios): p50 / p99.
 Prints the numbers and writes them to tests/bench/results/matcher_engine_<n>.json.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from services.matcher import text
+from services.matcher import consortia, text
 from services.matcher.engine import MatchEngine, supplier_profile
 from tests.bench.profiles import Generator
 
@@ -85,7 +86,7 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
     build_s = time.perf_counter() - build
     supplier_mb = _rss_mb() - base
 
-    need_latency, hits = [], []
+    need_latency, hits, consortium_latency, suggested = [], [], [], []
     for need in generator.needs(queries):
         profile = engine.upsert_need(need, embedding(need.id, need.cpv_codes, seed))
         assert profile is not None
@@ -93,6 +94,12 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
         ranked = engine.rank_suppliers(profile)
         need_latency.append(time.perf_counter() - t)
         hits.append(len(ranked))
+        t = time.perf_counter()
+        members = [
+            consortia.member(profile, s, scored) for s, scored in engine.consortium_candidates(profile)
+        ]
+        suggested.append(len(consortia.suggest(profile, members)))
+        consortium_latency.append(time.perf_counter() - t)
 
     needs_started = time.perf_counter()
     for need in generator.needs(max(0, open_needs - queries)):
@@ -134,6 +141,10 @@ def run(suppliers: int, open_needs: int, queries: int, seed: int) -> dict[str, A
         "need_index_build_s": round(needs_build_s, 1),
         "need_cut_estimate": {"sample_suppliers": sample, "seconds": round(cut_s, 1)},
         "need_against_all_suppliers": {**_percentiles(need_latency), "mean_matches": statistics.mean(hits)},
+        "consortia_for_a_need": {
+            **_percentiles(consortium_latency),
+            "mean_suggestions": round(statistics.mean(suggested), 1),
+        },
         "supplier_against_open_needs": {
             **_percentiles(supplier_latency),
             "mean_matches": round(statistics.mean(supplier_hits), 1),

@@ -317,3 +317,27 @@ async def test_a_verdict_through_the_api_reorders_the_shortlist_and_is_published
         stack, published["id"], lambda es: any(e["type"] == "match.judged" for e in es)
     )
     assert [e["data"]["verdict"] for e in events if e["type"] == "match.judged"] == ["not_relevant"]
+
+
+async def test_consortia_cover_a_two_code_need_that_no_single_supplier_covers(world: World) -> None:
+    """Codes no other test's supplier (the demo data included) names: mowers and
+    railway maintenance vehicles, each offered by one supplier only."""
+    mowing, railway = "16310000", "34621000"
+    mowers = await world.supplier(cpv_codes=[mowing], description="Slåttermaskiner för vägrenar och parker.")
+    rails = await world.supplier(cpv_codes=[railway], description="Underhållsfordon för järnväg.")
+    closed = await world.supplier(cpv_codes=[railway], description="Spårfordon.", open_to_consortia=False)
+    group, stranger = await world.group(), await world.group()
+    published = await world.need(group, cpv_codes=[mowing, railway])
+    url = f"{world.urls['matcher']}/v1/needs/{published['id']}/consortia"
+
+    async def suggested() -> list[dict[str, Any]] | None:
+        got = await world.http.get(url, headers=bearer(group["token"]))
+        found: list[dict[str, Any]] = got.json()["consortia"] if got.status_code == 200 else []
+        return found or None
+
+    found = await until(suggested)
+    assert {m["supplier_id"] for m in found[0]["members"]} == {mowers["id"], rails["id"]}
+    assert sorted(found[0]["covers_cpv"]) == sorted([mowing, railway])
+    assert closed["id"] not in {m["supplier_id"] for c in found for m in c["members"]}
+    assert all(c["coverage"] > c["best_single_coverage"] for c in found)
+    assert (await world.http.get(url, headers=bearer(stranger["token"]))).status_code == 403

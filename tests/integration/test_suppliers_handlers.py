@@ -107,3 +107,10 @@ async def test_erasure_leaves_removed_then_a_tombstone_and_marks_the_supplier_er
         assert await erasure.is_erased(conn, "suppliers", erasure.supplier(supplier_id))
     with pytest.raises(NotFound):
         await suppliers.erase(me, supplier_id, None)
+
+
+async def test_a_supplier_can_leave_consortium_suggestions(suppliers: Suppliers) -> None:
+    supplier_id, me = await _register(suppliers)
+    assert (await suppliers.supplier(me, supplier_id)).capabilities.open_to_consortia  # by default
+    changed = await suppliers.change(me, supplier_id, {"capabilities": {"open_to_consortia": False}}, None)
+    assert changed.version == 2 and not changed.capabilities.open_to_consortia
