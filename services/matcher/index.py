@@ -191,7 +191,10 @@ class _Clusters:
             sums[empty] = centroids[empty]
             centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
         self.centroids: npt.NDArray[np.float32] = centroids.astype(np.float32)
-        self.owner = _Grow(np.int32)
+        self.filed = 0  # rows filed so far
+        # Each centroid's rows, in row order: a text's candidates are read from its probes'
+        # lists, not found by a pass over every row.
+        self.lists: dict[int, _Grow] = {}
         self.assign(matrix, 0, n)
 
     def assign(self, matrix: _Matrix, start: int, end: int) -> None:
@@ -199,16 +202,17 @@ class _Clusters:
         for lo in range(start, end, _Matrix.CHUNK):
             hi = min(end, lo + _Matrix.CHUNK)
             block = matrix.data[lo:hi].astype(np.float32)
-            self.owner.extend(np.argmax(block @ self.centroids.T, axis=1).astype(np.int32))
+            owners = np.argmax(block @ self.centroids.T, axis=1)
+            _group_into(self.lists, owners, np.arange(lo, hi, dtype=np.int32))
+        self.filed = max(self.filed, end)
 
     def candidates(self, vector: semantic.Vector, probes: int) -> Rows:
-        """The rows filed under the `probes` centroids closest to `vector`."""
+        """The rows filed under the `probes` centroids closest to `vector`, in row order."""
         scores = self.centroids @ vector
         probes = min(probes, len(scores))
         chosen = np.argpartition(-scores, probes - 1)[:probes]
-        wanted = np.zeros(len(scores), dtype=np.bool_)
-        wanted[chosen] = True
-        rows: Rows = np.flatnonzero(wanted[self.owner.view()])
+        parts = [self.lists[c].view() for c in chosen.tolist() if c in self.lists]
+        rows: Rows = np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
         return rows
 
 
@@ -750,8 +754,8 @@ class SupplierIndex(_Population):
             if self.size >= self.approximate_from:
                 count = int(min(4096, max(16, np.sqrt(self.size))))
                 self.clusters = _Clusters(self.semantic, count)
-        elif self.clusters.owner.n < self.size:
-            self.clusters.assign(self.semantic, self.clusters.owner.n, self.size)
+        elif self.clusters.filed < self.size:
+            self.clusters.assign(self.semantic, self.clusters.filed, self.size)
 
     def rebuilt(self) -> SupplierIndex:
         fresh = SupplierIndex(self.approximate_from)
