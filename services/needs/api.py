@@ -16,10 +16,12 @@ Market dialogues: the need's owning and co-signing groups open and answer; invit
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.contracts.cpv import normalize_cpv
@@ -56,6 +58,7 @@ from services.needs.models import (
     DialogueIn,
     DialogueOut,
     DialogueParticipant,
+    DialogueRecord,
     Named,
     NeedIn,
     NeedOut,
@@ -63,12 +66,16 @@ from services.needs.models import (
     NeedPatch,
     QuestionIn,
     QuestionOut,
+    RecordInput,
+    RecordQuestion,
+    RecordSupplier,
     ResponseIn,
     ResponseOut,
     SharedBranch,
     SimilarNeed,
     error_responses,
 )
+from services.needs.record import render_html
 
 router = APIRouter(prefix="/v1")
 
@@ -577,3 +584,71 @@ async def respond(
 ) -> ResponseOut:
     supplier_id, at = await dialogues.respond(principal, str(dialogue_id), body.response, body.text)
     return ResponseOut(dialogue_id=str(dialogue_id), supplier_id=supplier_id, response=body.response, at=at)
+
+
+def _record(
+    d: rules.Dialogue, questions: list[rules.Question], inputs: list[rules.WrittenInput]
+) -> DialogueRecord:
+    def supplier(ident: str) -> Named:
+        s = d.participant(ident)
+        return _named(ident, s.name if s else None)
+
+    active = {q.asked_by for q in questions} | {i.supplier_id for i in inputs}
+    return DialogueRecord(
+        dialogue=_dialogue_out(d),
+        suppliers=[
+            RecordSupplier(
+                **_participant_out(s).model_dump(),
+                took_part=s.supplier_id in active or s.joined_at is not None or s.response == "accepted",
+            )
+            for s in d.suppliers
+        ],
+        questions=[
+            RecordQuestion(
+                id=q.id,
+                question=q.question,
+                asked_by=supplier(q.asked_by),
+                asked_at=q.asked_at,
+                answer=q.answer,
+                answered_by=None
+                if q.answered_by is None
+                else _named(q.answered_by, d.group_names.get(q.answered_by)),
+                answered_at=q.answered_at,
+            )
+            for q in questions
+        ],
+        written_inputs=[
+            RecordInput(supplier=supplier(i.supplier_id), text=i.text, submitted_at=i.submitted_at)
+            for i in inputs
+        ],
+        generated_at=datetime.now(UTC),
+    )
+
+
+@router.get(
+    "/dialogues/{dialogue_id}/record",
+    tags=["dialogues"],
+    summary="The record of a dialogue, to keep with the procurement documents (JSON or HTML)",
+    description=(
+        "For the need's buyer groups and operators: who was invited, who took part, every "
+        "question with who asked it and its answer, and the written inputs, with times. JSON by "
+        "default; HTML with `?format=html` or `Accept: text/html` (`format` wins). " + _ANONYMITY
+    ),
+    responses={
+        **error_responses(401, 403, 404, 422),
+        200: {"content": {"application/json": {}, "text/html": {}}},
+    },
+    response_model=DialogueRecord,
+)
+async def dialogue_record(
+    dialogue_id: uuid.UUID,
+    principal: PrincipalDep,
+    dialogues: DialoguesDep,
+    request: Request,
+    format: Literal["json", "html"] | None = None,
+) -> Response:
+    record = _record(*await dialogues.record(principal, str(dialogue_id)))
+    wants_html = format == "html" or (format is None and "text/html" in request.headers.get("accept", ""))
+    if wants_html:
+        return HTMLResponse(render_html(record))
+    return JSONResponse(record.model_dump(mode="json"))
