@@ -24,7 +24,14 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("needs", settings)
     kpis.install(runtime)
     prefix = settings.kafka_group_prefix
-    runtime.consume(SUPPLIERS, batch_handler=learn_suppliers, group_id=f"{prefix}-needs-suppliers")
+    # The registry's group and inbox are new with market dialogues (the group was
+    # `-needs-suppliers`), so an existing deployment fills it from the compacted topic.
+    runtime.consume(
+        SUPPLIERS,
+        batch_handler=learn_suppliers,
+        consumer="needs-supplier-registry",
+        group_id=f"{prefix}-needs-supplier-registry",
+    )
     runtime.consume(MATCHES, batch_handler=learn_matches, group_id=f"{prefix}-needs-matches")
 
     async def close_dialogues() -> None:
