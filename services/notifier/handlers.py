@@ -1,5 +1,6 @@
 """Event handlers of the notifier: learn recipients, needs and matches, and turn each match
-into alert threads (the inbox) and push deliveries, in the consumer's transaction.
+into alert threads (the inbox) and push deliveries, in the consumer's transaction. Market
+dialogues' invitations and answers become notices in the in-app inbox.
 
 Events of different topics arrive in any order. A match whose need is not known yet is
 kept, and its buyer-group alerts are made when the need arrives; a delivery to a recipient
@@ -17,6 +18,9 @@ import asyncpg
 
 from services.contracts.events import (
     BuyerGroupEvent,
+    DialogueEvent,
+    DialogueQuestionAnswered,
+    DialogueSupplierInvited,
     MatchEvent,
     NeedEvent,
     SupplierEvent,
@@ -184,6 +188,33 @@ class Handlers:
         self._count_inbox(opened, by_id, recipients)
         self._count_suppliers(opened, by_id, recipients)
 
+    async def on_dialogue_events(self, conn: Connection, events: list[DialogueEvent]) -> None:
+        """An invitation to the invited supplier; an answered question to every participant
+        (the need's groups, the invited and the joined suppliers), in the in-app inbox. Each
+        notice has a deterministic id, so a redelivered event adds none."""
+        notices: list[repository.DialogueNotice] = []
+        for event in events:
+            if isinstance(event, DialogueSupplierInvited):
+                d = event.data.dialogue
+                to = [f"supplier:{event.data.supplier_id}"]
+                kind, item, question = "invitation", "invitation", None
+            elif isinstance(event, DialogueQuestionAnswered):
+                d, question = event.data.dialogue, event.data.question
+                suppliers = [*d.invited_supplier_ids, *d.joined_supplier_ids]
+                to = [*(f"buyer_group:{g}" for g in d.buyer_group_ids), *(f"supplier:{s}" for s in suppliers)]
+                kind, item = "answer", question.id
+            else:  # opened and closed tell no one anything new
+                continue
+            body = render.dialogue_notice_body(kind, d, question)
+            for principal in to:
+                ident = alert_id(principal, f"dialogue:{d.id}/{item}", "inbox")
+                notices.append(repository.DialogueNotice(ident, principal, d.id, d.need_id, kind, body))
+        # A late event about an erased supplier tells it nothing: it is gone.
+        erased = await erasure.erased_among(conn, SCHEMA, [n.principal for n in notices])
+        added = await repository.add_dialogue_notices(conn, [n for n in notices if n.principal not in erased])
+        if added:
+            self.metrics.delivered("inbox", added)
+
     def _count_inbox(
         self, opened: list[tuple[str, str]], by_id: dict[str, MatchRow], known: dict[str, policy.Recipient]
     ) -> None:
@@ -233,9 +264,19 @@ class Inbox:
             return rows, await self._language(conn, principal)
 
     async def mark(self, principal: str, alert_id: str, read: bool) -> None:
+        """Mark a match alert or a dialogue notice (read) or unread."""
         async with self._pool().acquire() as conn:
-            if not await repository.mark_read(conn, principal, alert_id, read):
+            if not (
+                await repository.mark_read(conn, principal, alert_id, read)
+                or await repository.mark_notice_read(conn, principal, alert_id, read)
+            ):
                 raise NotFound(f"no alert {alert_id} in your inbox")
+
+    async def dialogue_notices(self, principal: str, limit: int, unread: bool) -> tuple[list[Any], Language]:
+        """The principal's market dialogue notices, newest first, and its language."""
+        async with self._pool().acquire() as conn:
+            rows = await repository.dialogue_inbox(conn, principal, limit, unread)
+            return rows, await self._language(conn, principal)
 
     async def unsubscribe(self, token: str) -> tuple[str, Language] | None:
         """Turn e-mail off for the link's principal and address; (address, language), or None

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from services.contracts.events import MatchExplanation
+from services.contracts.events import AnsweredQuestion, DialogueState, MatchExplanation
 from services.contracts.vocab import Language
 
 _COMPONENTS = {
@@ -212,3 +212,43 @@ def mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> M
         "</body></html>"
     )
     return Mail(subject, text, body_html)
+
+
+# Market dialogues.
+
+
+def dialogue_notice_body(
+    kind: str, dialogue: DialogueState, question: AnsweredQuestion | None
+) -> dict[str, Any]:
+    """What an invitation or an answer tells a participant: the dialogue and, for an answer,
+    the question and answer. Never who asked, and never the other participants."""
+    body: dict[str, Any] = {
+        "kind": kind,
+        "dialogue": {
+            "id": dialogue.id,
+            "need_id": dialogue.need_id,
+            "title": dialogue.title,
+            "closes_at": dialogue.closes_at.isoformat(),
+        },
+    }
+    if question is not None:
+        body["question"] = question.model_dump(mode="json")
+    return body
+
+
+def dialogue_summary(body: dict[str, Any], need_title: str | None, language: Language) -> str:
+    """The notice in a sentence or two, in the recipient's language."""
+    d = body["dialogue"]
+    need = need_title or d["need_id"]
+    closes = d["closes_at"][:16].replace("T", " ")
+    title = d["title"]
+    if body["kind"] == "invitation":
+        if language == Language.sv:
+            return f"Du är inbjuden till marknadsdialogen ”{title}” om behovet ”{need}” (till {closes} UTC)."
+        return (
+            f"You are invited to the market dialogue “{title}” about the need “{need}” (until {closes} UTC)."
+        )
+    q, a = body["question"]["question"], body["question"]["answer"]
+    if language == Language.sv:
+        return f"En fråga är besvarad i marknadsdialogen ”{title}”: {q} Svar: {a}"
+    return f"A question was answered in the market dialogue “{title}”: {q} Answer: {a}"

@@ -1,5 +1,5 @@
 """The notifier schema: projections of recipients, needs and matches; alert threads (the
-inbox); push deliveries and digests."""
+inbox); push deliveries and digests; market dialogue notices."""
 
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ async def erase_recipient(conn: Connection, principal: str) -> None:
     await conn.execute("DELETE FROM notifier.recipients WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.alerts WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.deliveries WHERE principal = $1", principal)
+    await conn.execute("DELETE FROM notifier.dialogue_notices WHERE principal = $1", principal)
 
 
 async def forget_passages(conn: Connection, supplier_id: str) -> None:
@@ -768,3 +769,61 @@ async def add_digest(conn: Connection, digest: NewDigest) -> bool:
 def payload_of(value: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(value)
     return data
+
+
+# Market dialogue notices (the inbox).
+
+
+@dataclass(frozen=True)
+class DialogueNotice:
+    id: str
+    principal: str
+    dialogue_id: str
+    need_id: str
+    kind: str  # invitation | answer
+    body: dict[str, Any]
+
+
+async def add_dialogue_notices(conn: Connection, notices: Sequence[DialogueNotice]) -> int:
+    """Store the notices not stored yet (ids are deterministic); how many are new."""
+    if not notices:
+        return 0
+    rows = await conn.fetch(
+        "INSERT INTO notifier.dialogue_notices (id, principal, dialogue_id, need_id, kind, body) "
+        "SELECT i, p, d, n, k, b::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[]) AS t(i, p, d, n, k, b) ON CONFLICT (id) DO NOTHING RETURNING id",
+        [n.id for n in notices],
+        [n.principal for n in notices],
+        [n.dialogue_id for n in notices],
+        [n.need_id for n in notices],
+        [n.kind for n in notices],
+        [json.dumps(n.body) for n in notices],
+    )
+    return len(rows)
+
+
+async def dialogue_inbox(conn: Connection, principal: str, limit: int, unread_only: bool) -> list[Any]:
+    """The principal's dialogue notices, newest first, with the need's title when known."""
+    return list(
+        await conn.fetch(
+            "SELECT d.id, d.kind, d.body::text AS body, d.read_at IS NOT NULL AS read, d.created_at, "
+            "n.title AS need_title FROM notifier.dialogue_notices d "
+            "LEFT JOIN notifier.needs n ON n.id = d.need_id "
+            "WHERE d.principal = $1 AND ($3::bool IS FALSE OR d.read_at IS NULL) "
+            "ORDER BY d.created_at DESC, d.id LIMIT $2",
+            principal,
+            limit,
+            unread_only,
+        )
+    )
+
+
+async def mark_notice_read(conn: Connection, principal: str, notice_id: str, read: bool) -> bool:
+    status = await conn.execute(
+        "UPDATE notifier.dialogue_notices SET read_at = CASE WHEN $3 THEN coalesce(read_at, now()) END "
+        "WHERE id = $1 AND principal = $2",
+        notice_id,
+        principal,
+        read,
+    )
+    return bool(status != "UPDATE 0")

@@ -23,11 +23,15 @@ from services.contracts.events import (
     SupplierRemovedState,
     match_id,
     new_event,
+    parse_event,
 )
 from services.infra.auth import Principal
 from services.infra.errors import Forbidden, NotFound, Unauthenticated
+from services.infra.metrics import Metrics
 from services.needs.handlers import Dialogues, Needs, learn_matches, learn_suppliers
 from services.needs.models import BuyerGroupIn, DialogueIn, NeedIn
+from services.notifier.handlers import Handlers, Inbox
+from services.notifier.metrics import NotifierMetrics
 from tests import factories
 from tests.conftest import Stack
 
@@ -323,3 +327,45 @@ async def test_responses_and_the_record(needs: Needs, dialogues: Dialogues, db: 
     [written] = inputs
     assert (written.supplier_id, written.text) == (accepting, "Vi har byggt tre depåer.")
     assert (await dialogues.record(OPERATOR, dialogue.id))[0].id == dialogue.id
+
+
+# The notifier's part: the needs service's dialogue events become inbox notices.
+
+
+async def _dialogue_events(db: asyncpg.Pool, dialogue_id: str) -> list[Any]:
+    rows = await db.fetch("SELECT payload FROM needs.outbox WHERE key = $1 ORDER BY id", dialogue_id)
+    return [parse_event(DIALOGUES_TOPIC, bytes(r["payload"])) for r in rows]
+
+
+async def test_the_notifier_tells_invited_suppliers_and_every_participant_of_each_answer(
+    needs: Needs, dialogues: Dialogues, db: asyncpg.Pool, stack: Stack
+) -> None:
+    need_id, group = await _need(needs)
+    asker, other, outsider = await _suppliers(db, 3)
+    dialogue = await dialogues.open(group, need_id, _body(invitees={"supplier_ids": [asker, other]}))
+    question = await dialogues.ask(supplier(asker), dialogue.id, "Kan laddarna delas med taxi?")
+    await dialogues.answer(group, dialogue.id, question.id, "Ja, om effekten räcker.")
+    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False)
+    inbox = Inbox(lambda: db, "secret")
+
+    for _ in range(2):  # a redelivered batch adds nothing
+        async with db.acquire() as conn, conn.transaction():
+            await handlers.on_dialogue_events(conn, await _dialogue_events(db, dialogue.id))
+
+    async def notices(principal: Principal) -> list[tuple[str, Any]]:
+        rows, _ = await inbox.dialogue_notices(principal.name, 50, False)
+        return sorted((r["kind"], json.loads(r["body"])) for r in rows)
+
+    for who in (asker, other):
+        [(answer_kind, answered), (invitation_kind, invited)] = await notices(supplier(who))
+        assert (answer_kind, invitation_kind) == ("answer", "invitation")
+        assert invited["dialogue"]["id"] == dialogue.id
+        assert answered["question"]["answer"] == "Ja, om effekten räcker."
+        assert asker not in json.dumps(answered)  # nobody is told who asked
+    [(kind, _)] = await notices(group)
+    assert kind == "answer"
+    assert await notices(supplier(outsider)) == []
+    rows, _ = await inbox.dialogue_notices(f"supplier:{other}", 50, False)
+    await inbox.mark(f"supplier:{other}", rows[0]["id"], True)
+    unread, _ = await inbox.dialogue_notices(f"supplier:{other}", 50, True)
+    assert len(unread) == 1
