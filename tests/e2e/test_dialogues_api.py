@@ -26,7 +26,8 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 @pytest.fixture(scope="module")
 def two_services(stack: Stack) -> Iterator[dict[str, str]]:
-    with serve(stack, ["suppliers", "needs"]) as urls:
+    """Suppliers and needs, and the notifier for the dialogue notices (no matcher: slow to start)."""
+    with serve(stack, ["suppliers", "needs", "notifier"]) as urls:
         yield urls
 
 
@@ -276,3 +277,37 @@ async def test_an_open_dialogue_is_public_and_asking_joins_it(
     assert asked.status_code == 201, asked.text
     [joined] = (await http.get(url)).json()["suppliers"]
     assert joined["supplier_id"] == newcomer["id"] and joined["invited_at"] is None and joined["joined_at"]
+
+
+async def test_the_notifier_tells_participants_of_the_invitation_and_of_every_answer(
+    http: httpx.AsyncClient, two_services: dict[str, str]
+) -> None:
+    group, the_need = await _group_and_need(http)
+    asker, other, outsider = await _suppliers(two_services, 3)
+    dialogue = await _open(
+        http, group, the_need["id"], _dialogue(invitees={"supplier_ids": [asker["id"], other["id"]]})
+    )
+    url = f"/v1/dialogues/{dialogue['id']}"
+    asked = await http.post(f"{url}/questions", json={"question": "Vilken effekt?"}, headers=bearer(asker))
+    answered = await http.post(
+        f"{url}/questions/{asked.json()['id']}/answer", json={"answer": "200 kW."}, headers=bearer(group)
+    )
+    assert answered.status_code == 200, answered.text
+
+    async with httpx.AsyncClient(base_url=two_services["notifier"], timeout=30) as notifier:
+
+        async def notices(party: dict[str, Any], want: int) -> list[dict[str, Any]] | None:
+            got = await notifier.get("/v1/inbox/dialogues", headers=bearer(party))
+            assert got.status_code == 200, got.text
+            mine = [n for n in got.json() if n["dialogue"]["id"] == dialogue["id"]]
+            return mine if len(mine) >= want else None
+
+        for party in (asker, other):
+            seen = await eventually(lambda party=party: notices(party, 2), timeout=60, interval=0.3)
+            assert sorted(n["kind"] for n in seen) == ["answer", "invitation"]
+            [answer] = [n for n in seen if n["kind"] == "answer"]
+            assert answer["question"]["answer"] == "200 kW." and "200 kW." in answer["summary"]
+            assert asker["id"] not in str(answer)
+        [for_group] = await eventually(lambda: notices(group, 1), timeout=60, interval=0.3)
+        assert for_group["kind"] == "answer"
+        assert await notices(outsider, 1) is None
