@@ -299,9 +299,6 @@ class DialogueOut(BaseModel):
     closes_at: datetime
     status: Literal["open", "closed"]
     suppliers: list[DialogueParticipant]
-    operators: str = Field(
-        default="Operators of Innomatch (Upphandlingsmyndigheten's staff) can read the dialogue"
-    )
     version: int
     opened_at: datetime
     updated_at: datetime
