@@ -304,7 +304,10 @@ class MatchState(_Model):
 class AlertState(_Model):
     id: str = Field(description="alert_id(recipient, match_id, channel)")
     recipient: Principal
-    match_id: str
+    match_id: str = Field(
+        description="The match alerted about; for a market dialogue notice "
+        "`dialogue:<dialogue id>/<invitation or question id>` (its match_version is 1)"
+    )
     match_version: Version
     channel: Literal["webhook", "email", "inbox"]
     outcome: Literal["delivered", "failed"]

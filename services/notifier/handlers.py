@@ -33,7 +33,7 @@ from services.infra.db import Connection
 from services.infra.errors import NotFound
 from services.notifier import mail, policy, render, repository
 from services.notifier.metrics import NotifierMetrics
-from services.notifier.policy import DeliveryState
+from services.notifier.policy import DeliveryKind, DeliveryState
 from services.notifier.render import MatchView
 from services.notifier.repository import MatchRow, NeedRow, NewDelivery
 
@@ -130,9 +130,12 @@ class Handlers:
         recipient = (await repository.recipients(conn, [principal]))[principal]
         routes: list[tuple[str, DeliveryState, str | None]] = []
         for row in held:
-            chosen = policy.route(
-                recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
-            )
+            if row["kind"] == DeliveryKind.NOTICE:
+                chosen = policy.route_notice(recipient, row["channel"], smtp=self.smtp)
+            else:
+                chosen = policy.route(
+                    recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
+                )
             chosen = chosen or policy.Route(DeliveryState.SKIPPED, "not_configured")
             if chosen.state == DeliveryState.SUPPRESSED and chosen.reason:
                 self.metrics.suppress(chosen.reason)
@@ -190,9 +193,10 @@ class Handlers:
 
     async def on_dialogue_events(self, conn: Connection, events: list[DialogueEvent]) -> None:
         """An invitation to the invited supplier; an answered question to every participant
-        (the need's groups, the invited and the joined suppliers), in the in-app inbox. Each
-        notice has a deterministic id, so a redelivered event adds none."""
-        notices: list[repository.DialogueNotice] = []
+        (the need's groups, the invited and the joined suppliers): in the in-app inbox, and
+        over the recipient's webhook and e-mail at once, whatever its mode. Ids derive from the
+        recipient and the invitation or question, so a redelivered event adds nothing."""
+        notices: list[tuple[repository.DialogueNotice, str, datetime]] = []  # (notice, key, event time)
         for event in events:
             if isinstance(event, DialogueSupplierInvited):
                 d = event.data.dialogue
@@ -206,14 +210,60 @@ class Handlers:
             else:  # opened and closed tell no one anything new
                 continue
             body = render.dialogue_notice_body(kind, d, question)
+            key = f"dialogue:{d.id}/{item}"
             for principal in to:
-                ident = alert_id(principal, f"dialogue:{d.id}/{item}", "inbox")
-                notices.append(repository.DialogueNotice(ident, principal, d.id, d.need_id, kind, body))
+                notice = repository.DialogueNotice(
+                    alert_id(principal, key, "inbox"), principal, d.id, d.need_id, kind, body
+                )
+                notices.append((notice, key, event.time))
         # A late event about an erased supplier tells it nothing: it is gone.
-        erased = await erasure.erased_among(conn, SCHEMA, [n.principal for n in notices])
-        added = await repository.add_dialogue_notices(conn, [n for n in notices if n.principal not in erased])
+        erased = await erasure.erased_among(conn, SCHEMA, [n.principal for n, _, _ in notices])
+        notices = [t for t in notices if t[0].principal not in erased]
+        if not notices:
+            return
+        added = await repository.add_dialogue_notices(conn, [n for n, _, _ in notices])
         if added:
             self.metrics.delivered("inbox", added)
+        await self._push_notices(conn, notices)
+
+    async def _push_notices(
+        self, conn: Connection, notices: list[tuple[repository.DialogueNotice, str, datetime]]
+    ) -> None:
+        principals = sorted({n.principal for n, _, _ in notices})
+        await repository.lock_recipients(conn, principals, exclusive=False)
+        recipients = await repository.recipients(conn, principals)
+        titles = await repository.need_titles(conn, [n.need_id for n, _, _ in notices])
+        created = datetime.now(UTC).isoformat()
+        deliveries: list[repository.NoticeDelivery] = []
+        for notice, key, event_time in notices:
+            for channel in policy.CHANNELS:
+                chosen = policy.route_notice(recipients.get(notice.principal), channel, smtp=self.smtp)
+                if chosen is None:
+                    continue
+                ident = alert_id(notice.principal, key, channel)
+                payload = render.notice_payload(
+                    alert_id=ident,
+                    thread_id=notice.id,
+                    recipient=notice.principal,
+                    body=notice.body,
+                    need_title=titles.get(notice.need_id),
+                    created_at=created,
+                )
+                deliveries.append(
+                    repository.NoticeDelivery(
+                        ident,
+                        notice.principal,
+                        channel,
+                        key,
+                        payload,
+                        chosen.state,
+                        chosen.reason,
+                        event_time,
+                    )
+                )
+        written = await repository.put_notice_deliveries(conn, deliveries)
+        if DeliveryState.QUEUED in written:
+            await repository.wake_worker(conn)
 
     def _count_inbox(
         self, opened: list[tuple[str, str]], by_id: dict[str, MatchRow], known: dict[str, policy.Recipient]

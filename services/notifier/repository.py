@@ -424,11 +424,12 @@ async def withdraw(conn: Connection, match_ids: Sequence[str], reason: str = "wi
 
 
 async def waiting(conn: Connection, principal: str) -> list[Any]:
-    """Deliveries held until the recipient's settings were known, with their match."""
+    """Deliveries held until the recipient's settings were known, with their match (none for
+    a dialogue notice)."""
     return list(
         await conn.fetch(
-            "SELECT d.id, d.channel, d.score, m.status FROM notifier.deliveries d "
-            "JOIN notifier.matches m ON m.id = d.match_id "
+            "SELECT d.id, d.kind, d.channel, d.score, m.status FROM notifier.deliveries d "
+            "LEFT JOIN notifier.matches m ON m.id = d.match_id "
             f"WHERE d.principal = $1 AND d.state = '{DeliveryState.WAITING}' FOR UPDATE OF d",
             principal,
         )
@@ -827,3 +828,48 @@ async def mark_notice_read(conn: Connection, principal: str, notice_id: str, rea
         read,
     )
     return bool(status != "UPDATE 0")
+
+
+@dataclass(frozen=True)
+class NoticeDelivery:
+    """A dialogue notice over a push channel. `key` (`dialogue:<id>/<invitation|question id>`)
+    takes the place of the match id, and the body is frozen from the start."""
+
+    id: str
+    principal: str
+    channel: str
+    key: str
+    payload: dict[str, Any]
+    state: DeliveryState
+    reason: str | None
+    event_time: datetime
+
+
+async def put_notice_deliveries(conn: Connection, rows: Sequence[NoticeDelivery]) -> list[str]:
+    """Record the notice deliveries not recorded yet (ids are deterministic); their states."""
+    if not rows:
+        return []
+    written = await conn.fetch(
+        "INSERT INTO notifier.deliveries (id, kind, principal, channel, match_id, match_version, state, "
+        "reason, payload, delivery_key, event_time, next_attempt_at) "
+        f"SELECT id, '{DeliveryKind.NOTICE}', p, c, k, 1, st, r, b::jsonb, id, t, "
+        f"CASE WHEN st = '{DeliveryState.QUEUED}' THEN now() END "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::timestamptz[]) AS x(id, p, c, k, st, r, b, t) ON CONFLICT (id) DO NOTHING RETURNING state",
+        [r.id for r in rows],
+        [r.principal for r in rows],
+        [r.channel for r in rows],
+        [r.key for r in rows],
+        [r.state for r in rows],
+        [r.reason for r in rows],
+        [json.dumps(r.payload) for r in rows],
+        [r.event_time for r in rows],
+    )
+    return [r["state"] for r in written]
+
+
+async def need_titles(conn: Connection, need_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT id, title FROM notifier.needs WHERE id = ANY($1::text[])", list(set(need_ids))
+    )
+    return {r["id"]: r["title"] for r in rows}

@@ -5,6 +5,7 @@ suppliers topic, and the dialogue's events reach their topic."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,15 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-from services.contracts.topics import DIALOGUES
+from services.contracts.topics import ALERTS, DIALOGUES
 from tests.conftest import OPERATOR_TOKEN, Stack
 from tests.e2e.conftest import serve
 from tests.factories import authority, need, registration
 from tests.kafka_helpers import bodies, eventually, read_until
+from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+SECRET = "dialogue-receiver-secret-0123"
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +44,11 @@ def bearer(party: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {party['token']}"}
 
 
-async def _group_and_need(http: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _group_and_need(http: httpx.AsyncClient, **group: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     member = await http.post("/v1/authorities", json=authority(), headers=OPERATOR)
     assert member.status_code == 201, member.text
     body = {"name": "Elbussgruppen", "focus_area": "transport", "member_authority_ids": [member.json()["id"]]}
+    body.update(group)
     group = await http.post("/v1/buyer-groups", json=body, headers=OPERATOR)
     assert group.status_code == 201, group.text
     published = await http.post(
@@ -54,10 +58,11 @@ async def _group_and_need(http: httpx.AsyncClient) -> tuple[dict[str, Any], dict
     return group.json(), published.json()
 
 
-async def _suppliers(two_services: dict[str, str], n: int) -> list[dict[str, Any]]:
+async def _suppliers(two_services: dict[str, str], n: int, **more: Any) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=two_services["suppliers"], timeout=30) as client:
         created = [
-            await client.post("/v1/suppliers", json=registration(name=f"Leverantör {i} AB")) for i in range(n)
+            await client.post("/v1/suppliers", json=registration(name=f"Leverantör {i} AB", **more))
+            for i in range(n)
         ]
     assert all(c.status_code == 201 for c in created), [c.text for c in created]
     return [c.json() for c in created]
@@ -280,34 +285,73 @@ async def test_an_open_dialogue_is_public_and_asking_joins_it(
 
 
 async def test_the_notifier_tells_participants_of_the_invitation_and_of_every_answer(
-    http: httpx.AsyncClient, two_services: dict[str, str]
+    stack: Stack, http: httpx.AsyncClient, two_services: dict[str, str]
 ) -> None:
-    group, the_need = await _group_and_need(http)
-    asker, other, outsider = await _suppliers(two_services, 3)
-    dialogue = await _open(
-        http, group, the_need["id"], _dialogue(invitees={"supplier_ids": [asker["id"], other["id"]]})
-    )
-    url = f"/v1/dialogues/{dialogue['id']}"
-    asked = await http.post(f"{url}/questions", json={"question": "Vilken effekt?"}, headers=bearer(asker))
-    answered = await http.post(
-        f"{url}/questions/{asked.json()['id']}/answer", json={"answer": "200 kW."}, headers=bearer(group)
-    )
-    assert answered.status_code == 200, answered.text
+    receiver = WebhookReceiver(SECRET).start()
+    hook = {"webhook_url": receiver.url, "webhook_secret": SECRET, "mode": "daily"}
+    try:
+        group, the_need = await _group_and_need(http, alerts=hook)
+        asker, other, outsider = await _suppliers(two_services, 3, alerts=hook)
+        invited = [asker["id"], other["id"]]
+        dialogue = await _open(http, group, the_need["id"], _dialogue(invitees={"supplier_ids": invited}))
+        url = f"/v1/dialogues/{dialogue['id']}"
+        asked = await http.post(
+            f"{url}/questions", json={"question": "Vilken effekt?"}, headers=bearer(asker)
+        )
+        answered = await http.post(
+            f"{url}/questions/{asked.json()['id']}/answer", json={"answer": "200 kW."}, headers=bearer(group)
+        )
+        assert answered.status_code == 200, answered.text
 
-    async with httpx.AsyncClient(base_url=two_services["notifier"], timeout=30) as notifier:
+        async with httpx.AsyncClient(base_url=two_services["notifier"], timeout=30) as notifier:
 
-        async def notices(party: dict[str, Any], want: int) -> list[dict[str, Any]] | None:
-            got = await notifier.get("/v1/inbox/dialogues", headers=bearer(party))
-            assert got.status_code == 200, got.text
-            mine = [n for n in got.json() if n["dialogue"]["id"] == dialogue["id"]]
-            return mine if len(mine) >= want else None
+            async def notices(party: dict[str, Any], want: int) -> list[dict[str, Any]] | None:
+                got = await notifier.get("/v1/inbox/dialogues", headers=bearer(party))
+                assert got.status_code == 200, got.text
+                mine = [n for n in got.json() if n["dialogue"]["id"] == dialogue["id"]]
+                return mine if len(mine) >= want else None
 
-        for party in (asker, other):
-            seen = await eventually(lambda party=party: notices(party, 2), timeout=60, interval=0.3)
-            assert sorted(n["kind"] for n in seen) == ["answer", "invitation"]
-            [answer] = [n for n in seen if n["kind"] == "answer"]
-            assert answer["question"]["answer"] == "200 kW." and "200 kW." in answer["summary"]
-            assert asker["id"] not in str(answer)
-        [for_group] = await eventually(lambda: notices(group, 1), timeout=60, interval=0.3)
-        assert for_group["kind"] == "answer"
-        assert await notices(outsider, 1) is None
+            for party in (asker, other):
+                seen = await eventually(lambda party=party: notices(party, 2), timeout=60, interval=0.3)
+                assert sorted(n["kind"] for n in seen) == ["answer", "invitation"]
+                [answer] = [n for n in seen if n["kind"] == "answer"]
+                assert answer["question"]["answer"] == "200 kW." and "200 kW." in answer["summary"]
+                assert asker["id"] not in str(answer)
+            [for_group] = await eventually(lambda: notices(group, 1), timeout=60, interval=0.3)
+            assert for_group["kind"] == "answer"
+            assert await notices(outsider, 1) is None
+
+        # The same notices reach the participants' webhooks at once (their mode is daily),
+        # signed, and the audit trail records each delivery.
+        principals = [f"supplier:{asker['id']}", f"supplier:{other['id']}", f"buyer_group:{group['id']}"]
+
+        def pushed() -> list[Any] | None:
+            got = [
+                r
+                for r in receiver.accepted()
+                if r.body.get("type") == "dialogue_notice" and r.body["dialogue"]["id"] == dialogue["id"]
+            ]
+            return got if len(got) >= 5 else None
+
+        got = await eventually(pushed, timeout=60, interval=0.3)
+        assert all(r.signature_ok for r in got)
+        assert sorted((r.body["recipient"], r.body["kind"]) for r in got) == sorted(
+            [(p, "answer") for p in principals] + [(p, "invitation") for p in principals[:2]]
+        )
+        assert all(
+            asker["id"] not in json.dumps(r.body["question"]) for r in got if r.body["kind"] == "answer"
+        )
+
+        def audited(records: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
+            return [
+                b
+                for b in bodies(records)
+                if str(b.get("data", {}).get("match_id", "")).startswith(f"dialogue:{dialogue['id']}/")
+            ]
+
+        trail = audited(await read_until(stack.kafka_bootstrap, ALERTS, lambda rs: len(audited(rs)) >= 5))
+        assert {e["type"] for e in trail} == {"alert.delivered"}
+        assert {e["data"]["recipient"] for e in trail} == set(principals)
+        assert {e["data"]["id"] for e in trail} == {r.delivery_id for r in got}
+    finally:
+        receiver.stop()

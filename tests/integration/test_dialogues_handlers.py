@@ -369,3 +369,47 @@ async def test_the_notifier_tells_invited_suppliers_and_every_participant_of_eac
     await inbox.mark(f"supplier:{other}", rows[0]["id"], True)
     unread, _ = await inbox.dialogue_notices(f"supplier:{other}", 50, True)
     assert len(unread) == 1
+
+
+async def test_dialogue_notices_go_over_the_recipients_webhooks_at_once_or_wait_for_their_settings(
+    needs: Needs, dialogues: Dialogues, db: asyncpg.Pool
+) -> None:
+    need_id, group = await _need(needs)
+    known, unknown = await _suppliers(db, 2)
+    dialogue = await dialogues.open(group, need_id, _body(invitees={"supplier_ids": [known, unknown]}))
+    question = await dialogues.ask(supplier(unknown), dialogue.id, "Vilken effekt?")
+    await dialogues.answer(group, dialogue.id, question.id, "200 kW.")
+    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False)
+    hook = {"webhook_url": "https://leverantor.se/hook", "webhook_secret": "s" * 20, "mode": "weekly"}
+    told = factories.supplier_state(id=known, alerts=hook)
+
+    async with db.acquire() as conn, conn.transaction():
+        await handlers.on_supplier_events(conn, [factories.supplier_registered(told)])
+        await handlers.on_dialogue_events(conn, await _dialogue_events(db, dialogue.id))
+
+    async def deliveries(principal: str) -> list[Any]:
+        return list(
+            await db.fetch(
+                "SELECT kind, channel, state, match_id, payload::text AS payload FROM notifier.deliveries "
+                "WHERE principal = $1 ORDER BY match_id",
+                principal,
+            )
+        )
+
+    pushed = await deliveries(f"supplier:{known}")
+    # A weekly recipient still hears at once: a dialogue has a deadline.
+    assert [(d["kind"], d["channel"], d["state"]) for d in pushed] == [("notice", "webhook", "queued")] * 2
+    assert sorted(d["match_id"] for d in pushed) == sorted(
+        [f"dialogue:{dialogue.id}/invitation", f"dialogue:{dialogue.id}/{question.id}"]
+    )
+    answer = next(json.loads(d["payload"]) for d in pushed if question.id in d["match_id"])
+    assert answer["type"] == "dialogue_notice" and answer["question"]["answer"] == "200 kW."
+    assert unknown not in json.dumps(answer)  # the asker is not named
+    # The asker's settings are not known yet: its notices wait for them.
+    waiting = await deliveries(f"supplier:{unknown}")
+    assert {(d["channel"], d["state"]) for d in waiting} == {("webhook", "waiting"), ("email", "waiting")}
+    later = factories.supplier_state(id=unknown, alerts=hook)
+    async with db.acquire() as conn, conn.transaction():
+        await handlers.on_supplier_events(conn, [factories.supplier_registered(later)])
+    routed = await deliveries(f"supplier:{unknown}")
+    assert {(d["channel"], d["state"]) for d in routed} == {("webhook", "queued"), ("email", "skipped")}
