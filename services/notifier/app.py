@@ -49,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="Innomatch notifier",
         description=(
             "Delivers match alerts by signed webhook, e-mail and the in-app inbox, instantly or "
-            "in daily/weekly digests, and publishes the audit trail on innomatch.alerts.v1."
+            "in daily/weekly digests, tells market dialogues' participants of invitations and "
+            "answers, and publishes the audit trail on innomatch.alerts.v1."
         ),
         routers=[router],
     )
