@@ -14,7 +14,14 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from services.contracts import topics
-from services.contracts.events import AlertEvent, BuyerGroupEvent, MatchEvent, NeedEvent, SupplierEvent
+from services.contracts.events import (
+    AlertEvent,
+    BuyerGroupEvent,
+    DialogueEvent,
+    MatchEvent,
+    NeedEvent,
+    SupplierEvent,
+)
 
 __all__ = ["DOCUMENT_PATH", "build_app", "render_asyncapi_yaml"]
 
@@ -56,6 +63,12 @@ _TOPICS: list[tuple[str, Any, str]] = [
         topics.ALERTS,
         AlertEvent,
         "Audit trail of alert deliveries, keyed by recipient principal.",
+    ),
+    (
+        topics.DIALOGUES,
+        DialogueEvent,
+        "Market dialogues about needs, keyed by dialogue id: opened, a supplier invited, a "
+        "question answered (for every participant; the asker is never named), closed.",
     ),
 ]
 

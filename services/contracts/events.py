@@ -3,7 +3,8 @@
 Every event is a CloudEvents 1.0 message in structured JSON form: the attributes are
 top-level fields and `data` holds the full current state of the aggregate (event-carried
 state transfer), so a consumer can rebuild its view from the topic alone. `subject` is
-the Kafka key: the supplier id, the need id (also for matches) or the alert recipient.
+the Kafka key: the supplier id, the need id (also for matches), the dialogue id or the alert
+recipient.
 
 The models forbid unknown fields, so a changed contract fails loudly at the consumer
 instead of being half-read: add a field to consumers before producers send it.
@@ -53,6 +54,7 @@ from services.contracts.vocab import (
 __all__ = [
     "ALERT_EVENT_ADAPTER",
     "BUYER_GROUP_EVENT_ADAPTER",
+    "DIALOGUE_EVENT_ADAPTER",
     "EVENT_TYPES",
     "MATCH_EVENT_ADAPTER",
     "NEED_EVENT_ADAPTER",
@@ -64,12 +66,21 @@ __all__ = [
     "AlertFailed",
     "AlertSettings",
     "AlertState",
+    "AnsweredQuestion",
     "BuyerGroupCreated",
     "BuyerGroupEvent",
     "BuyerGroupState",
     "BuyerGroupUpdated",
     "Capabilities",
     "CloudEvent",
+    "DialogueAnswer",
+    "DialogueClosed",
+    "DialogueEvent",
+    "DialogueInvitation",
+    "DialogueOpened",
+    "DialogueQuestionAnswered",
+    "DialogueState",
+    "DialogueSupplierInvited",
     "MatchEvent",
     "MatchExplanation",
     "MatchFound",
@@ -296,7 +307,10 @@ class MatchState(_Model):
 class AlertState(_Model):
     id: str = Field(description="alert_id(recipient, match_id, channel)")
     recipient: Principal
-    match_id: str
+    match_id: str = Field(
+        description="The match alerted about; for a market dialogue notice "
+        "`dialogue:<dialogue id>/<invitation or question id>` (its match_version is 1)"
+    )
     match_version: Version
     channel: Literal["webhook", "email", "inbox"]
     outcome: Literal["delivered", "failed"]
@@ -308,6 +322,69 @@ class AlertState(_Model):
     def _deterministic_id(self) -> Self:
         if self.id != alert_id(self.recipient, self.match_id, self.channel):
             raise ValueError("id must be alert_id(recipient, match_id, channel)")
+        return self
+
+
+class DialogueState(_Model):
+    """A market dialogue (request for information) about a need, as its participants know it.
+
+    Never names who asked a question: askers are anonymous between suppliers.
+    """
+
+    id: Id
+    need_id: Id
+    buyer_group_ids: Annotated[list[Id], Field(min_length=1), AfterValidator(_unique)] = Field(
+        description="The need's owning group first, then its co-signers"
+    )
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    agenda: str = Field(max_length=10000)
+    open_to_all: bool = Field(description="Any registered supplier may join")
+    closes_at: UtcDateTime = Field(description="Nothing is asked or answered after this")
+    status: Literal["open", "closed"]
+    invited_supplier_ids: Annotated[list[Id], AfterValidator(_unique)] = Field(default_factory=list)
+    joined_supplier_ids: Annotated[list[Id], AfterValidator(_unique)] = Field(
+        default_factory=list, description="Suppliers that joined an open dialogue without an invitation"
+    )
+    version: Version
+    opened_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class AnsweredQuestion(_Model):
+    """A question and its answer, without the asker."""
+
+    id: Id
+    question: str = Field(min_length=1, max_length=5000)
+    answer: str = Field(min_length=1, max_length=20000)
+    asked_at: UtcDateTime
+    answered_at: UtcDateTime
+
+
+class DialogueInvitation(_Model):
+    """A supplier invited to a dialogue, and the dialogue."""
+
+    dialogue_id: Id
+    supplier_id: Id
+    dialogue: DialogueState
+
+    @model_validator(mode="after")
+    def _same_dialogue(self) -> Self:
+        if self.dialogue_id != self.dialogue.id:
+            raise ValueError("dialogue_id must be dialogue.id")
+        return self
+
+
+class DialogueAnswer(_Model):
+    """A question answered in a dialogue, for every participant, and the dialogue."""
+
+    dialogue_id: Id
+    question: AnsweredQuestion
+    dialogue: DialogueState
+
+    @model_validator(mode="after")
+    def _same_dialogue(self) -> Self:
+        if self.dialogue_id != self.dialogue.id:
+            raise ValueError("dialogue_id must be dialogue.id")
         return self
 
 
@@ -425,17 +502,42 @@ class AlertFailed(CloudEvent[AlertState]):
     required_state = ("outcome", "failed")
 
 
+class DialogueOpened(CloudEvent[DialogueState]):
+    type: Literal["dialogue.opened"] = "dialogue.opened"
+    required_state = ("status", "open")
+
+
+class DialogueSupplierInvited(CloudEvent[DialogueInvitation]):
+    type: Literal["dialogue.supplier_invited"] = "dialogue.supplier_invited"
+    key_field = "dialogue_id"
+
+
+class DialogueQuestionAnswered(CloudEvent[DialogueAnswer]):
+    type: Literal["dialogue.question_answered"] = "dialogue.question_answered"
+    key_field = "dialogue_id"
+
+
+class DialogueClosed(CloudEvent[DialogueState]):
+    type: Literal["dialogue.closed"] = "dialogue.closed"
+    required_state = ("status", "closed")
+
+
 SupplierEvent = Annotated[SupplierRegistered | SupplierUpdated | SupplierRemoved, Field(discriminator="type")]
 NeedEvent = Annotated[NeedPublished | NeedUpdated | NeedClosed, Field(discriminator="type")]
 BuyerGroupEvent = Annotated[BuyerGroupCreated | BuyerGroupUpdated, Field(discriminator="type")]
 MatchEvent = Annotated[MatchFound | MatchUpdated | MatchWithdrawn | MatchJudged, Field(discriminator="type")]
 AlertEvent = Annotated[AlertDelivered | AlertFailed, Field(discriminator="type")]
+DialogueEvent = Annotated[
+    DialogueOpened | DialogueSupplierInvited | DialogueQuestionAnswered | DialogueClosed,
+    Field(discriminator="type"),
+]
 
 SUPPLIER_EVENT_ADAPTER: TypeAdapter[SupplierEvent] = TypeAdapter(SupplierEvent)
 NEED_EVENT_ADAPTER: TypeAdapter[NeedEvent] = TypeAdapter(NeedEvent)
 BUYER_GROUP_EVENT_ADAPTER: TypeAdapter[BuyerGroupEvent] = TypeAdapter(BuyerGroupEvent)
 MATCH_EVENT_ADAPTER: TypeAdapter[MatchEvent] = TypeAdapter(MatchEvent)
 ALERT_EVENT_ADAPTER: TypeAdapter[AlertEvent] = TypeAdapter(AlertEvent)
+DIALOGUE_EVENT_ADAPTER: TypeAdapter[DialogueEvent] = TypeAdapter(DialogueEvent)
 
 TOPIC_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.SUPPLIERS: SUPPLIER_EVENT_ADAPTER,
@@ -443,6 +545,7 @@ TOPIC_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.BUYER_GROUPS: BUYER_GROUP_EVENT_ADAPTER,
     topics.MATCHES: MATCH_EVENT_ADAPTER,
     topics.ALERTS: ALERT_EVENT_ADAPTER,
+    topics.DIALOGUES: DIALOGUE_EVENT_ADAPTER,
 }
 TOPIC_EVENTS: dict[str, list[type[BaseModel]]] = {
     topics.SUPPLIERS: [SupplierRegistered, SupplierUpdated, SupplierRemoved],
@@ -450,6 +553,7 @@ TOPIC_EVENTS: dict[str, list[type[BaseModel]]] = {
     topics.BUYER_GROUPS: [BuyerGroupCreated, BuyerGroupUpdated],
     topics.MATCHES: [MatchFound, MatchUpdated, MatchWithdrawn, MatchJudged],
     topics.ALERTS: [AlertDelivered, AlertFailed],
+    topics.DIALOGUES: [DialogueOpened, DialogueSupplierInvited, DialogueQuestionAnswered, DialogueClosed],
 }
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls for classes in TOPIC_EVENTS.values() for cls in classes

@@ -1,14 +1,25 @@
 """Kafka topic names. The version suffix changes only with an incompatible event shape."""
 
-__all__ = ["ALERTS", "ALL_TOPICS", "BUYER_GROUPS", "MATCHES", "NEEDS", "SUPPLIERS", "dlq", "topic_of"]
+__all__ = [
+    "ALERTS",
+    "ALL_TOPICS",
+    "BUYER_GROUPS",
+    "DIALOGUES",
+    "MATCHES",
+    "NEEDS",
+    "SUPPLIERS",
+    "dlq",
+    "topic_of",
+]
 
 SUPPLIERS = "innomatch.suppliers.v1"
 NEEDS = "innomatch.needs.v1"
 BUYER_GROUPS = "innomatch.buyer-groups.v1"
 MATCHES = "innomatch.matches.v1"
 ALERTS = "innomatch.alerts.v1"
+DIALOGUES = "innomatch.dialogues.v1"
 
-ALL_TOPICS: tuple[str, ...] = (SUPPLIERS, NEEDS, BUYER_GROUPS, MATCHES, ALERTS)
+ALL_TOPICS: tuple[str, ...] = (SUPPLIERS, NEEDS, BUYER_GROUPS, MATCHES, ALERTS, DIALOGUES)
 
 
 def dlq(topic: str) -> str:
@@ -23,6 +34,7 @@ _BY_AGGREGATE = {
     "buyer_group": BUYER_GROUPS,
     "match": MATCHES,
     "alert": ALERTS,
+    "dialogue": DIALOGUES,
 }
 
 

@@ -1,4 +1,4 @@
-"""HTTP routes of the needs service.
+"""HTTP routes of the needs service: authorities, buyer groups, needs and market dialogues.
 
 Concurrency: every response carrying a buyer group or a need has `ETag: W/"<version>"`.
 PATCH (and close) honour `If-Match` (412 when it names another version); without If-Match
@@ -8,15 +8,20 @@ Who may do what: an operator everything; a buyer group reads and changes itself,
 needs for itself, changes and closes its own needs, and co-signs other groups' needs. Open
 needs are public; a closed need is visible to its owning group, its co-signers and operators.
 A group co-signing its own need gets 409, like any other change the need's state forbids.
+
+Market dialogues: the need's owning and co-signing groups open and answer; invited suppliers
+(any registered supplier when the dialogue is open to all) ask and respond; operators read.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.contracts.cpv import normalize_cpv
@@ -35,12 +40,14 @@ from services.infra.auth import (
 from services.infra.etags import IfMatch, etag
 from services.infra.http import RuntimeDep
 from services.needs import handlers, repository, rules
-from services.needs.handlers import Needs
+from services.needs.handlers import Dialogues, Needs
 from services.needs.models import (
     AUTHORITY_EXAMPLE,
+    DIALOGUE_EXAMPLE,
     GROUP_EXAMPLE,
     NEED_EXAMPLE,
     NEED_PATCH_EXAMPLE,
+    AnswerIn,
     AuthorityIn,
     AuthorityOut,
     BuyerGroupCreated,
@@ -48,14 +55,27 @@ from services.needs.models import (
     BuyerGroupOut,
     BuyerGroupPatch,
     CloseIn,
+    DialogueIn,
+    DialogueOut,
+    DialogueParticipant,
+    DialogueRecord,
+    Named,
     NeedIn,
     NeedOut,
     NeedPage,
     NeedPatch,
+    QuestionIn,
+    QuestionOut,
+    RecordInput,
+    RecordQuestion,
+    RecordSupplier,
+    ResponseIn,
+    ResponseOut,
     SharedBranch,
     SimilarNeed,
     error_responses,
 )
+from services.needs.record import render_html
 
 router = APIRouter(prefix="/v1")
 
@@ -389,3 +409,246 @@ async def similar_needs(need_id: uuid.UUID, principal: PrincipalDep, needs: Need
         )
         for sim, other in await needs.similar_needs(principal, str(need_id))
     ]
+
+
+# Market dialogues.
+
+
+def _dialogues(runtime: RuntimeDep) -> Dialogues:
+    return Dialogues(lambda: runtime.pool, runtime.settings, runtime.schema)
+
+
+DialoguesDep = Annotated[Dialogues, Depends(_dialogues)]
+
+_ANONYMITY = (
+    "Askers are anonymous between suppliers: no supplier is ever shown who asked a question. "
+    "They are not anonymous towards the buyer's own record (`GET /v1/dialogues/{id}/record`), "
+    "because answers to a request for information can become public documents (allmänna "
+    "handlingar) held by the authority under Swedish public-access law (offentlighetsprincipen)."
+)
+_CLOSED = "409 once `closes_at` has passed: nothing is asked, answered or submitted after it."
+
+
+def _named(ident: str, name: str | None) -> Named:
+    return Named(id=ident, name=name)
+
+
+def _dialogue_out(d: rules.Dialogue) -> DialogueOut:
+    return DialogueOut(
+        id=d.id,
+        need_id=d.need_id,
+        need_title=d.need_title,
+        buyer_groups=[_named(g, d.group_names.get(g)) for g in d.groups],
+        title=d.title,
+        agenda=d.agenda,
+        open=d.open_to_all,
+        closes_at=d.closes_at,
+        status="closed" if d.status == "closed" else "open",
+        suppliers=[_participant_out(s) for s in d.suppliers],
+        version=d.version,
+        opened_at=d.opened_at,
+        updated_at=d.updated_at,
+    )
+
+
+def _participant_out(s: rules.DialogueSupplier) -> DialogueParticipant:
+    return DialogueParticipant.model_validate(s, from_attributes=True)
+
+
+def _question_out(q: rules.Question, principal: Principal | None) -> QuestionOut:
+    mine = principal is not None and principal.kind == "supplier" and principal.id == q.asked_by
+    return QuestionOut(
+        id=q.id,
+        question=q.question,
+        asked_at=q.asked_at,
+        answer=q.answer,
+        answered_at=q.answered_at,
+        mine=mine,
+    )
+
+
+@router.post(
+    "/needs/{need_id}/dialogues",
+    status_code=201,
+    tags=["dialogues"],
+    summary="Open a market dialogue about a need",
+    description=(
+        "For the need's owning buyer group or a co-signing one, while the need is open. Invitees "
+        'are `{"supplier_ids": [...]}` (404 naming any supplier that is not registered) or '
+        '`{"shortlist_top": N}` (the need\'s N best current matches, as the matcher published '
+        'them on the matches topic; 409 when it has none yet); `"open": true` lets any '
+        "registered supplier join by taking part, with or without invitees. Publishes "
+        "dialogue.opened and dialogue.supplier_invited for each invited supplier."
+    ),
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
+async def open_dialogue(
+    need_id: uuid.UUID,
+    body: Annotated[DialogueIn, Body(openapi_examples={"dialogue": {"value": DIALOGUE_EXAMPLE}})],
+    principal: PrincipalDep,
+    dialogues: DialoguesDep,
+    response: Response,
+) -> DialogueOut:
+    dialogue = await dialogues.open(principal, str(need_id), body)
+    response.headers["Location"] = f"/v1/dialogues/{dialogue.id}"
+    return _dialogue_out(dialogue)
+
+
+@router.get(
+    "/dialogues/{dialogue_id}",
+    tags=["dialogues"],
+    summary="A market dialogue: its groups, suppliers and deadline",
+    description=(
+        "For the need's buyer groups, the invited or joined suppliers and operators; for anyone "
+        "when the dialogue is open to all. Another supplier gets 403."
+    ),
+    responses=error_responses(401, 403, 404),
+)
+async def get_dialogue(
+    dialogue_id: uuid.UUID, principal: OptionalPrincipalDep, dialogues: DialoguesDep
+) -> DialogueOut:
+    return _dialogue_out(await dialogues.dialogue(principal, str(dialogue_id)))
+
+
+@router.post(
+    "/dialogues/{dialogue_id}/questions",
+    status_code=201,
+    tags=["dialogues"],
+    summary="A participating supplier asks a question",
+    description=(
+        "An invited supplier asks; in a dialogue open to all, any registered supplier may ask, "
+        f"and so joins it. Another supplier gets 403. {_CLOSED} {_ANONYMITY}"
+    ),
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
+async def ask_question(
+    dialogue_id: uuid.UUID, body: QuestionIn, principal: PrincipalDep, dialogues: DialoguesDep
+) -> QuestionOut:
+    return _question_out(await dialogues.ask(principal, str(dialogue_id), body.question), principal)
+
+
+@router.post(
+    "/dialogues/{dialogue_id}/questions/{question_id}/answer",
+    tags=["dialogues"],
+    summary="A buyer group answers a question, for every participant",
+    description=(
+        "For the need's buyer groups; a question is answered once (409 after that). The answer "
+        "goes to every participant without naming who asked, and dialogue.question_answered is "
+        f"published. {_CLOSED}"
+    ),
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
+async def answer_question(
+    dialogue_id: uuid.UUID,
+    question_id: uuid.UUID,
+    body: AnswerIn,
+    principal: PrincipalDep,
+    dialogues: DialoguesDep,
+) -> QuestionOut:
+    answered = await dialogues.answer(principal, str(dialogue_id), str(question_id), body.answer)
+    return _question_out(answered, principal)
+
+
+@router.get(
+    "/dialogues/{dialogue_id}/questions",
+    tags=["dialogues"],
+    summary="The dialogue's questions and answers, oldest first, never naming who asked",
+    description=(
+        "Every participant sees every answered question; an unanswered one only the need's "
+        "buyer groups, operators and the supplier that asked it (`mine`). In a dialogue open to "
+        f"all, anyone sees the answered questions. {_ANONYMITY}"
+    ),
+    responses=error_responses(401, 403, 404),
+)
+async def list_questions(
+    dialogue_id: uuid.UUID, principal: OptionalPrincipalDep, dialogues: DialoguesDep
+) -> list[QuestionOut]:
+    return [_question_out(q, principal) for q in await dialogues.questions(principal, str(dialogue_id))]
+
+
+@router.post(
+    "/dialogues/{dialogue_id}/responses",
+    status_code=201,
+    tags=["dialogues"],
+    summary="A supplier accepts, declines, or submits written input",
+    description=(
+        '`{"response": "accept"}`, `{"response": "decline"}` or `{"response": "input", "text": '
+        "...}`; the text is at most 20 KB in UTF-8 (422 naming `text` and how far beyond). A "
+        "supplier may respond again: the latest accept or decline counts, and every written "
+        f"input is kept. In a dialogue open to all, responding joins it. {_CLOSED}"
+    ),
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
+async def respond(
+    dialogue_id: uuid.UUID, body: ResponseIn, principal: PrincipalDep, dialogues: DialoguesDep
+) -> ResponseOut:
+    supplier_id, at = await dialogues.respond(principal, str(dialogue_id), body.response, body.text)
+    return ResponseOut(dialogue_id=str(dialogue_id), supplier_id=supplier_id, response=body.response, at=at)
+
+
+def _record(
+    d: rules.Dialogue, questions: list[rules.Question], inputs: list[rules.WrittenInput]
+) -> DialogueRecord:
+    def supplier(ident: str) -> Named:
+        s = d.participant(ident)
+        return _named(ident, s.name if s else None)
+
+    active = {q.asked_by for q in questions} | {i.supplier_id for i in inputs}
+    return DialogueRecord(
+        dialogue=_dialogue_out(d),
+        suppliers=[
+            RecordSupplier(
+                **_participant_out(s).model_dump(),
+                took_part=s.supplier_id in active or s.joined_at is not None or s.response == "accepted",
+            )
+            for s in d.suppliers
+        ],
+        questions=[
+            RecordQuestion(
+                id=q.id,
+                question=q.question,
+                asked_by=supplier(q.asked_by),
+                asked_at=q.asked_at,
+                answer=q.answer,
+                answered_by=None
+                if q.answered_by is None
+                else _named(q.answered_by, d.group_names.get(q.answered_by)),
+                answered_at=q.answered_at,
+            )
+            for q in questions
+        ],
+        written_inputs=[
+            RecordInput(supplier=supplier(i.supplier_id), text=i.text, submitted_at=i.submitted_at)
+            for i in inputs
+        ],
+        generated_at=datetime.now(UTC),
+    )
+
+
+@router.get(
+    "/dialogues/{dialogue_id}/record",
+    tags=["dialogues"],
+    summary="The record of a dialogue, to keep with the procurement documents (JSON or HTML)",
+    description=(
+        "For the need's buyer groups and operators: who was invited, who took part, every "
+        "question with who asked it and its answer, and the written inputs, with times. JSON by "
+        "default; HTML with `?format=html` or `Accept: text/html` (`format` wins). " + _ANONYMITY
+    ),
+    responses={
+        **error_responses(401, 403, 404, 422),
+        200: {"content": {"application/json": {}, "text/html": {}}},
+    },
+    response_model=DialogueRecord,
+)
+async def dialogue_record(
+    dialogue_id: uuid.UUID,
+    principal: PrincipalDep,
+    dialogues: DialoguesDep,
+    request: Request,
+    format: Literal["json", "html"] | None = None,
+) -> Response:
+    record = _record(*await dialogues.record(principal, str(dialogue_id)))
+    wants_html = format == "html" or (format is None and "text/html" in request.headers.get("accept", ""))
+    if wants_html:
+        return HTMLResponse(render_html(record))
+    return JSONResponse(record.model_dump(mode="json"))

@@ -1,4 +1,4 @@
-"""The needs service's use cases: authorities, buyer groups and needs.
+"""The needs service's use cases: authorities, buyer groups, needs and market dialogues.
 
 Each command runs in a unit of work (`services/infra/unit_of_work.py`): it reads and writes
 through `repository`, decides with the pure `rules`, and emits the events of the change, which
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,19 +19,19 @@ import asyncpg
 
 from services.contracts import events
 from services.contracts.cpv import CpvEntry, cpv_lookup
-from services.contracts.errors import InvalidData
+from services.contracts.errors import InvalidData, StateConflict
 from services.contracts.events import BuyerGroupState, NeedState, new_event
 from services.contracts.vocab import FocusArea, NeedStatus
 from services.infra.auth import Principal
 from services.infra.db import Connection
-from services.infra.errors import Conflict, Forbidden, NotFound
+from services.infra.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from services.infra.etags import check_if_match
 from services.infra.settings import Settings
 from services.infra.unit_of_work import UnitOfWork, UseCases
 from services.infra.webhooks import validate_webhook_setting
 from services.needs import repository, rules
-from services.needs.models import BuyerGroupIn, NeedFields
-from services.needs.rules import Authority, BuyerGroup, Need
+from services.needs.models import BuyerGroupIn, DialogueIn, NeedFields
+from services.needs.rules import Authority, BuyerGroup, Dialogue, Need, Question, WrittenInput
 
 SOURCE = "/innomatch/needs"
 # Similar needs are scored in the process; this many newest candidates are considered.
@@ -318,3 +319,260 @@ async def _rebacked(work: UnitOfWork, group_id: str, now: datetime) -> None:
             continue
         changed = rules.next_version(rules.with_backing(state, backing), now)
         await _save(work, Need(changed, backing), events.NeedUpdated)
+
+
+# --- market dialogues ------------------------------------------------------------------------
+
+# How many due dialogues one pass of the closer closes in one transaction.
+CLOSE_BATCH = 100
+
+
+async def learn_suppliers(conn: Connection, batch: list[events.SupplierEvent]) -> None:
+    """Keep which suppliers exist (their tokens' erasure the consumer records itself)."""
+    rows: list[tuple[str, str | None, bool, int]] = []
+    for event in batch:
+        if isinstance(event, events.SupplierRemoved):
+            rows.append((event.data.id, None, True, event.data.version))
+        else:
+            rows.append((event.data.id, event.data.name, False, event.data.version))
+    await repository.learn_suppliers(conn, rows)
+
+
+async def learn_matches(conn: Connection, batch: list[events.MatchEvent]) -> None:
+    """Keep each need's shortlist as the matcher publishes it, for dialogues' `shortlist_top`."""
+    rows = [
+        (m.need_id, m.supplier_id, m.score, m.status == "active", m.verdict, m.version)
+        for m in (event.data for event in batch)
+    ]
+    await repository.learn_matches(conn, rows)
+
+
+def _is_group_of(principal: Principal | None, dialogue: Dialogue) -> bool:
+    return principal is not None and principal.kind == "buyer_group" and principal.id in dialogue.groups
+
+
+def _authorize_reader(principal: Principal | None, dialogue: Dialogue) -> None:
+    """The dialogue's groups, its suppliers and operators may read it; anyone when it is open."""
+    if dialogue.open_to_all:
+        return
+    if principal is None:
+        raise Unauthenticated("a bearer token is required")
+    if principal.is_operator or _is_group_of(principal, dialogue):
+        return
+    if principal.kind == "supplier" and principal.id and dialogue.participant(principal.id):
+        return
+    raise Forbidden(
+        f"only the dialogue's buyer groups and participating suppliers may read dialogue {dialogue.id}"
+    )
+
+
+def _authorize_group(principal: Principal, dialogue: Dialogue, doing: str) -> None:
+    if not _is_group_of(principal, dialogue):
+        raise Forbidden(f"only the need's buyer groups may {doing}")
+
+
+class Dialogues(UseCases):
+    """Market dialogues about needs: who takes part, questions and answers, written input."""
+
+    def __init__(
+        self, pool: asyncpg.Pool | Callable[[], asyncpg.Pool], settings: Settings, schema: str = "needs"
+    ) -> None:
+        super().__init__(pool, settings, schema)
+
+    async def open(self, principal: Principal, need_id: str, body: DialogueIn) -> Dialogue:
+        """The need's owning or a co-signing group opens a dialogue and invites suppliers."""
+        now = datetime.now(UTC)
+        async with self.work() as work:
+            need = await repository.get_need(work.conn, need_id, for_update=True)
+            if need is None or not may_see(principal, need.state):
+                raise NotFound(f"no need {need_id}")
+            groups = [need.state.buyer_group_id, *need.state.cosigners]
+            if not (principal.kind == "buyer_group" and principal.id in groups):
+                raise Forbidden("only the need's owning or co-signing buyer groups may open a dialogue")
+            assert principal.id is not None
+            rules.require_open(need.state)
+            invited = await self._invitees(work.conn, need_id, body)
+            dialogue_id = str(uuid.uuid4())
+            await repository.insert_dialogue(
+                work.conn,
+                Dialogue(
+                    id=dialogue_id,
+                    need_id=need_id,
+                    need_title=need.state.title,
+                    opened_by=principal.id,
+                    groups=groups,
+                    title=body.title,
+                    agenda=body.agenda,
+                    open_to_all=body.open,
+                    closes_at=body.closes_at,
+                    status="open",
+                    version=1,
+                    opened_at=now,
+                    updated_at=now,
+                    suppliers=[],
+                    group_names={},
+                ),
+            )
+            await repository.invite(work.conn, dialogue_id, invited, now)
+            dialogue = await self._dialogue(work.conn, dialogue_id)
+            state = rules.dialogue_state(dialogue)
+            work.emit(new_event(events.DialogueOpened, source=SOURCE, data=state))
+            for supplier_id in invited:
+                invitation = events.DialogueInvitation(
+                    dialogue_id=dialogue_id, supplier_id=supplier_id, dialogue=state
+                )
+                work.emit(new_event(events.DialogueSupplierInvited, source=SOURCE, data=invitation))
+        return dialogue
+
+    @staticmethod
+    async def _invitees(conn: Connection, need_id: str, body: DialogueIn) -> list[str]:
+        """The suppliers to invite: those named (404 for one not registered) or the need's top N."""
+        if body.invitees is None:
+            return []
+        if body.invitees.supplier_ids is not None:
+            ids = list(dict.fromkeys(body.invitees.supplier_ids))
+            unknown = await repository.unknown_suppliers(conn, ids)
+            if unknown:
+                raise NotFound(f"no supplier {', '.join(unknown)}", supplier_ids=unknown)
+            return ids
+        assert body.invitees.shortlist_top is not None
+        top = await repository.shortlist_top(conn, need_id, body.invitees.shortlist_top)
+        if not top and not body.open:
+            raise StateConflict(f"need {need_id} has no matches yet: there is no shortlist to invite")
+        return top
+
+    @staticmethod
+    async def _dialogue(conn: Connection, dialogue_id: str, *, for_update: bool = False) -> Dialogue:
+        dialogue = await repository.get_dialogue(conn, dialogue_id, for_update=for_update)
+        if dialogue is None:
+            raise NotFound(f"no dialogue {dialogue_id}")
+        return dialogue
+
+    async def dialogue(self, principal: Principal | None, dialogue_id: str) -> Dialogue:
+        async with self.pool.acquire() as conn:
+            dialogue = await self._dialogue(conn, dialogue_id)
+        _authorize_reader(principal, dialogue)
+        return dialogue
+
+    async def _participant(
+        self, work: UnitOfWork, principal: Principal, dialogue: Dialogue, now: datetime
+    ) -> str:
+        """The calling supplier's id, once it takes part: an invited or joined supplier, or one
+        that joins an open dialogue now. 403 for anyone else."""
+        if principal.kind != "supplier" or principal.id is None:
+            raise Forbidden("only a supplier, with its own token, takes part in a dialogue")
+        if dialogue.participant(principal.id) is None:
+            if not dialogue.open_to_all:
+                raise Forbidden(f"supplier {principal.id} is not a participant of dialogue {dialogue.id}")
+            rules.require_before_close(dialogue, now)
+            await repository.join(work.conn, dialogue.id, principal.id, now)
+            dialogue.version, dialogue.updated_at = dialogue.version + 1, now
+            await repository.update_dialogue(work.conn, dialogue)
+        return principal.id
+
+    async def ask(self, principal: Principal, dialogue_id: str, question: str) -> Question:
+        """A participating supplier asks; in an open dialogue, asking joins it."""
+        now = datetime.now(UTC)
+        async with self.work() as work:
+            dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
+            supplier_id = await self._participant(work, principal, dialogue, now)
+            rules.require_before_close(dialogue, now)
+            asked = Question(
+                id=str(uuid.uuid4()),
+                dialogue_id=dialogue_id,
+                asked_by=supplier_id,
+                question=question,
+                asked_at=now,
+                answer=None,
+                answered_by=None,
+                answered_at=None,
+            )
+            await repository.insert_question(work.conn, asked)
+        return asked
+
+    async def answer(self, principal: Principal, dialogue_id: str, question_id: str, answer: str) -> Question:
+        """One of the need's groups answers a question, once; every participant then sees it."""
+        now = datetime.now(UTC)
+        async with self.work() as work:
+            dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
+            _authorize_group(principal, dialogue, "answer questions")
+            assert principal.id is not None
+            question = await repository.get_question(work.conn, dialogue_id, question_id, for_update=True)
+            if question is None:
+                raise NotFound(f"no question {question_id} in dialogue {dialogue_id}")
+            rules.require_before_close(dialogue, now)
+            if question.answer is not None:
+                raise StateConflict(f"question {question_id} is answered already")
+            await repository.answer_question(work.conn, question_id, answer, principal.id, now)
+            dialogue.version, dialogue.updated_at = dialogue.version + 1, now
+            await repository.update_dialogue(work.conn, dialogue)
+            answered = events.AnsweredQuestion(
+                id=question_id,
+                question=question.question,
+                answer=answer,
+                asked_at=question.asked_at,
+                answered_at=now,
+            )
+            data = events.DialogueAnswer(
+                dialogue_id=dialogue_id, question=answered, dialogue=rules.dialogue_state(dialogue)
+            )
+            work.emit(new_event(events.DialogueQuestionAnswered, source=SOURCE, data=data))
+        return replace(question, answer=answer, answered_by=principal.id, answered_at=now)
+
+    async def questions(self, principal: Principal | None, dialogue_id: str) -> list[Question]:
+        """All questions for the groups and operators; for others the answered ones, and a
+        supplier's own unanswered ones. Who asked is left to the caller to hide."""
+        async with self.pool.acquire() as conn:
+            dialogue = await self._dialogue(conn, dialogue_id)
+            _authorize_reader(principal, dialogue)
+            asked = await repository.questions(conn, dialogue_id)
+        if principal is not None and (principal.is_operator or _is_group_of(principal, dialogue)):
+            return asked
+        supplier_id = principal.id if principal is not None and principal.kind == "supplier" else None
+        return rules.visible_questions(asked, supplier_id)
+
+    async def respond(
+        self, principal: Principal, dialogue_id: str, response: str, text: str | None
+    ) -> tuple[str, datetime]:
+        """A supplier accepts, declines or submits written input; (its id, when)."""
+        now = datetime.now(UTC)
+        async with self.work() as work:
+            dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
+            supplier_id = await self._participant(work, principal, dialogue, now)
+            rules.require_before_close(dialogue, now)
+            if response == "input":
+                assert text is not None
+                written = WrittenInput(str(uuid.uuid4()), dialogue_id, supplier_id, text, now)
+                await repository.insert_input(work.conn, written)
+            else:
+                answer = "accepted" if response == "accept" else "declined"
+                await repository.respond(work.conn, dialogue_id, supplier_id, answer, now)
+        return supplier_id, now
+
+    async def record(
+        self, principal: Principal, dialogue_id: str
+    ) -> tuple[Dialogue, list[Question], list[WrittenInput]]:
+        """Everything about the dialogue, askers included, for its groups and operators."""
+        async with self.pool.acquire() as conn:
+            dialogue = await self._dialogue(conn, dialogue_id)
+            if not (principal.is_operator or _is_group_of(principal, dialogue)):
+                raise Forbidden("only the need's buyer groups and operators may read a dialogue's record")
+            return (
+                dialogue,
+                await repository.questions(conn, dialogue_id),
+                await repository.inputs(conn, dialogue_id),
+            )
+
+    async def close_due(self, now: datetime | None = None) -> int:
+        """Close the dialogues whose closes_at has passed, publishing dialogue.closed; how many."""
+        now = now or datetime.now(UTC)
+        async with self.work() as work:
+            due = await repository.due_dialogues(work.conn, now, CLOSE_BATCH)
+            for dialogue_id in due:
+                dialogue = await self._dialogue(work.conn, dialogue_id)
+                dialogue.status, dialogue.version, dialogue.updated_at = "closed", dialogue.version + 1, now
+                await repository.update_dialogue(work.conn, dialogue)
+                work.emit(
+                    new_event(events.DialogueClosed, source=SOURCE, data=rules.dialogue_state(dialogue))
+                )
+        return len(due)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.contracts.events import AlertSettings, NeedState
 from services.contracts.vocab import (
@@ -26,7 +26,7 @@ from services.contracts.vocab import (
 )
 from services.infra.alert_settings import AlertsPatch, PublicAlertSettings
 from services.infra.errors import error_examples, openapi_errors
-from services.needs.rules import respond_by_in_future
+from services.needs.rules import closes_in_future, respond_by_in_future, within_text_limit
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -219,3 +219,174 @@ _ERRORS = error_examples(
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries with an example body for each status."""
     return openapi_errors(_ERRORS, *statuses)
+
+
+# Market dialogues.
+
+DIALOGUE_EXAMPLE: dict[str, Any] = {
+    "title": "Marknadsdialog: snabbladdning vid depåer",
+    "agenda": "1. Behovet. 2. Era frågor. 3. Hur en innovationspartnerskap kan se ut.",
+    "closes_at": "2030-05-31T16:00:00+02:00",
+    "invitees": {"shortlist_top": 5},
+}
+
+
+def _closes_in_future(value: datetime) -> datetime:
+    return closes_in_future(value, datetime.now(UTC))
+
+
+class Invitees(BaseModel):
+    """Exactly one of: named suppliers, or the need's current top N matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supplier_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=500
+    )
+    shortlist_top: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Invitees:
+        if (self.supplier_ids is None) == (self.shortlist_top is None):
+            raise ValueError("give exactly one of supplier_ids and shortlist_top")
+        return self
+
+
+class DialogueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DIALOGUE_EXAMPLE]})
+
+    title: Name
+    agenda: str = Field(default="", max_length=10000)
+    closes_at: Annotated[datetime, AfterValidator(_closes_in_future)] = Field(
+        description="With its time zone; nothing is asked or answered after it"
+    )
+    invitees: Invitees | None = None
+    open: bool = Field(default=False, description="Any registered supplier may join")
+
+    @model_validator(mode="after")
+    def _someone(self) -> DialogueIn:
+        if self.invitees is None and not self.open:
+            raise ValueError(
+                'give invitees ({"supplier_ids": [...]} or {"shortlist_top": N}) or "open": true'
+            )
+        return self
+
+
+class Named(BaseModel):
+    """A buyer group or a supplier: its id and name (None when not known or removed)."""
+
+    id: str
+    name: str | None
+
+
+class DialogueParticipant(BaseModel):
+    supplier_id: str
+    name: str | None = Field(description="None when the supplier was removed")
+    invited_at: datetime | None
+    joined_at: datetime | None = Field(description="Set when it joined an open dialogue uninvited")
+    response: Literal["accepted", "declined"] | None
+    responded_at: datetime | None
+
+
+class DialogueOut(BaseModel):
+    id: str
+    need_id: str
+    need_title: str
+    buyer_groups: list[Named] = Field(description="The need's owning group, then its co-signers")
+    title: str
+    agenda: str
+    open: bool
+    closes_at: datetime
+    status: Literal["open", "closed"]
+    suppliers: list[DialogueParticipant]
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+
+
+class QuestionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"question": "Kan laddarna delas med taxi?"}]}
+    )
+
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"answer": "Ja, om effekten räcker."}]}
+    )
+
+    answer: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(within_text_limit)
+    ] = Field(description="At most 20 KB (UTF-8)")
+
+
+class QuestionOut(BaseModel):
+    """A question as participants see it: never who asked."""
+
+    id: str
+    question: str
+    asked_at: datetime
+    answer: str | None
+    answered_at: datetime | None
+    mine: bool = Field(description="The calling supplier asked it")
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"response": "accept"}, {"response": "input", "text": "Vi har en depåladdare..."}]
+        },
+    )
+
+    response: Literal["accept", "decline", "input"]
+    text: Annotated[str, AfterValidator(within_text_limit)] | None = Field(
+        default=None, description="The written input (with response input): at most 20 KB (UTF-8)"
+    )
+
+    @model_validator(mode="after")
+    def _text_with_input(self) -> ResponseIn:
+        if self.response == "input" and not (self.text and self.text.strip()):
+            raise ValueError("written input needs a text")
+        if self.response != "input" and self.text is not None:
+            raise ValueError("text goes only with response input")
+        return self
+
+
+class ResponseOut(BaseModel):
+    dialogue_id: str
+    supplier_id: str
+    response: Literal["accept", "decline", "input"]
+    at: datetime
+
+
+class RecordSupplier(DialogueParticipant):
+    took_part: bool = Field(description="Asked, accepted or submitted written input")
+
+
+class RecordQuestion(BaseModel):
+    id: str
+    question: str
+    asked_by: Named = Field(description="The supplier that asked (id and name)")
+    asked_at: datetime
+    answer: str | None
+    answered_by: Named | None = Field(description="The buyer group that answered")
+    answered_at: datetime | None
+
+
+class RecordInput(BaseModel):
+    supplier: Named
+    text: str
+    submitted_at: datetime
+
+
+class DialogueRecord(BaseModel):
+    """The record a buyer keeps of an early market dialogue."""
+
+    dialogue: DialogueOut
+    suppliers: list[RecordSupplier]
+    questions: list[RecordQuestion]
+    written_inputs: list[RecordInput]
+    generated_at: datetime

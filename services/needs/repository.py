@@ -300,3 +300,263 @@ async def similar_candidates(
 async def branches_and_words(conn: Connection, need_id: str) -> tuple[list[str], list[str]]:
     row = await conn.fetchrow("SELECT cpv_branches, words FROM needs.needs WHERE id = $1", need_id)
     return (list(row["cpv_branches"]), list(row["words"])) if row else ([], [])
+
+
+# What the service learns from other services' events: suppliers and shortlists.
+
+
+async def learn_suppliers(conn: Connection, rows: Sequence[tuple[str, str | None, bool, int]]) -> None:
+    """(id, name, removed, version) of suppliers, each kept unless a later version is stored."""
+    await conn.executemany(
+        "INSERT INTO needs.suppliers (id, name, removed, version) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, removed = EXCLUDED.removed, "
+        "version = EXCLUDED.version "
+        "WHERE NOT needs.suppliers.removed AND needs.suppliers.version < EXCLUDED.version "
+        "OR EXCLUDED.removed AND NOT needs.suppliers.removed",
+        rows,
+    )
+
+
+async def learn_matches(
+    conn: Connection, rows: Sequence[tuple[str, str, float, bool, str | None, int]]
+) -> None:
+    """(need id, supplier id, score, active, verdict, version) of matches, newest version wins."""
+    await conn.executemany(
+        "INSERT INTO needs.shortlist (need_id, supplier_id, score, active, verdict, version) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (need_id, supplier_id) DO UPDATE SET "
+        "score = EXCLUDED.score, active = EXCLUDED.active, verdict = EXCLUDED.verdict, "
+        "version = EXCLUDED.version WHERE needs.shortlist.version < EXCLUDED.version",
+        rows,
+    )
+
+
+async def unknown_suppliers(conn: Connection, ids: Sequence[str]) -> list[str]:
+    """The ids among `ids` of no registered supplier (never seen, or removed), in order."""
+    rows = await conn.fetch(
+        "SELECT id FROM needs.suppliers WHERE id = ANY($1::text[]) AND NOT removed", list(ids)
+    )
+    known = {r["id"] for r in rows}
+    return [i for i in ids if i not in known]
+
+
+async def shortlist_top(conn: Connection, need_id: str, n: int) -> list[str]:
+    """The need's n best active matches of suppliers not removed, ranked as the matcher ranks
+    them: judged not relevant last, then by score, then by supplier id."""
+    rows = await conn.fetch(
+        "SELECT m.supplier_id FROM needs.shortlist m "
+        "LEFT JOIN needs.suppliers s ON s.id = m.supplier_id "
+        "WHERE m.need_id = $1 AND m.active AND NOT coalesce(s.removed, false) "
+        "ORDER BY m.verdict IS NOT DISTINCT FROM 'not_relevant', m.score DESC, m.supplier_id LIMIT $2",
+        need_id,
+        n,
+    )
+    return [r["supplier_id"] for r in rows]
+
+
+# Dialogues.
+
+
+async def insert_dialogue(conn: Connection, d: rules.Dialogue) -> None:
+    await conn.execute(
+        "INSERT INTO needs.dialogues (id, need_id, opened_by, title, agenda, open_to_all, closes_at, "
+        "status, version, opened_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        d.id,
+        d.need_id,
+        d.opened_by,
+        d.title,
+        d.agenda,
+        d.open_to_all,
+        d.closes_at,
+        d.status,
+        d.version,
+        d.opened_at,
+        d.updated_at,
+    )
+
+
+async def update_dialogue(conn: Connection, d: rules.Dialogue) -> None:
+    await conn.execute(
+        "UPDATE needs.dialogues SET status = $2, version = $3, updated_at = $4 WHERE id = $1",
+        d.id,
+        d.status,
+        d.version,
+        d.updated_at,
+    )
+
+
+async def invite(conn: Connection, dialogue_id: str, supplier_ids: Sequence[str], at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO needs.dialogue_suppliers (dialogue_id, supplier_id, invited_at) "
+        "SELECT $1, unnest($2::text[]), $3 ON CONFLICT DO NOTHING",
+        dialogue_id,
+        list(supplier_ids),
+        at,
+    )
+
+
+async def join(conn: Connection, dialogue_id: str, supplier_id: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO needs.dialogue_suppliers (dialogue_id, supplier_id, joined_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        dialogue_id,
+        supplier_id,
+        at,
+    )
+
+
+async def respond(conn: Connection, dialogue_id: str, supplier_id: str, response: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE needs.dialogue_suppliers SET response = $3, responded_at = $4 "
+        "WHERE dialogue_id = $1 AND supplier_id = $2",
+        dialogue_id,
+        supplier_id,
+        response,
+        at,
+    )
+
+
+_DIALOGUE_COLUMNS = (
+    "d.id::text, d.need_id::text, n.state->>'title' AS need_title, d.opened_by::text, "
+    "n.buyer_group_id::text AS owner, n.cosigners::text[] AS cosigners, d.title, d.agenda, "
+    "d.open_to_all, d.closes_at, d.status, d.version, d.opened_at, d.updated_at"
+)
+
+
+async def get_dialogue(
+    conn: Connection, dialogue_id: str, *, for_update: bool = False
+) -> rules.Dialogue | None:
+    row = await conn.fetchrow(
+        f"SELECT {_DIALOGUE_COLUMNS} FROM needs.dialogues d JOIN needs.needs n ON n.id = d.need_id "
+        "WHERE d.id = $1" + (" FOR UPDATE OF d" if for_update else ""),
+        dialogue_id,
+    )
+    if row is None:
+        return None
+    suppliers = await conn.fetch(
+        "SELECT p.supplier_id, s.name, p.invited_at, p.joined_at, p.response, p.responded_at "
+        "FROM needs.dialogue_suppliers p LEFT JOIN needs.suppliers s ON s.id = p.supplier_id "
+        "WHERE p.dialogue_id = $1 ORDER BY coalesce(p.invited_at, p.joined_at), p.supplier_id",
+        dialogue_id,
+    )
+    groups = [row["owner"], *row["cosigners"]]
+    return rules.Dialogue(
+        id=row["id"],
+        need_id=row["need_id"],
+        need_title=row["need_title"],
+        opened_by=row["opened_by"],
+        groups=groups,
+        title=row["title"],
+        agenda=row["agenda"],
+        open_to_all=row["open_to_all"],
+        closes_at=row["closes_at"],
+        status=row["status"],
+        version=row["version"],
+        opened_at=row["opened_at"],
+        updated_at=row["updated_at"],
+        suppliers=[
+            rules.DialogueSupplier(
+                supplier_id=s["supplier_id"],
+                name=s["name"],
+                invited_at=s["invited_at"],
+                joined_at=s["joined_at"],
+                response=s["response"],
+                responded_at=s["responded_at"],
+            )
+            for s in suppliers
+        ],
+        group_names=await group_names(conn, groups),
+    )
+
+
+async def due_dialogues(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """Open dialogues whose closes_at has passed, locked (others skip them) until commit."""
+    rows = await conn.fetch(
+        "SELECT id::text FROM needs.dialogues WHERE status = 'open' AND closes_at <= $1 "
+        "ORDER BY closes_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+_QUESTION_COLUMNS = (
+    "id::text, dialogue_id::text, asked_by, question, asked_at, answer, answered_by::text, answered_at"
+)
+
+
+def _question(row: Any) -> rules.Question:
+    return rules.Question(**dict(row))
+
+
+async def insert_question(conn: Connection, q: rules.Question) -> None:
+    await conn.execute(
+        "INSERT INTO needs.dialogue_questions (id, dialogue_id, asked_by, question, asked_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        q.id,
+        q.dialogue_id,
+        q.asked_by,
+        q.question,
+        q.asked_at,
+    )
+
+
+async def get_question(
+    conn: Connection, dialogue_id: str, question_id: str, *, for_update: bool = False
+) -> rules.Question | None:
+    row = await conn.fetchrow(
+        f"SELECT {_QUESTION_COLUMNS} FROM needs.dialogue_questions WHERE id = $1 AND dialogue_id = $2"
+        + (" FOR UPDATE" if for_update else ""),
+        question_id,
+        dialogue_id,
+    )
+    return _question(row) if row else None
+
+
+async def answer_question(
+    conn: Connection, question_id: str, answer: str, group_id: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE needs.dialogue_questions SET answer = $2, answered_by = $3, answered_at = $4 WHERE id = $1",
+        question_id,
+        answer,
+        group_id,
+        at,
+    )
+
+
+async def questions(conn: Connection, dialogue_id: str) -> list[rules.Question]:
+    """Every question of the dialogue, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_QUESTION_COLUMNS} FROM needs.dialogue_questions WHERE dialogue_id = $1 "
+        "ORDER BY asked_at, id",
+        dialogue_id,
+    )
+    return [_question(r) for r in rows]
+
+
+async def insert_input(conn: Connection, written: rules.WrittenInput) -> None:
+    await conn.execute(
+        "INSERT INTO needs.dialogue_inputs (id, dialogue_id, supplier_id, text, submitted_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        written.id,
+        written.dialogue_id,
+        written.supplier_id,
+        written.text,
+        written.submitted_at,
+    )
+
+
+async def inputs(conn: Connection, dialogue_id: str) -> list[rules.WrittenInput]:
+    rows = await conn.fetch(
+        "SELECT id::text, dialogue_id::text, supplier_id, text, submitted_at FROM needs.dialogue_inputs "
+        "WHERE dialogue_id = $1 ORDER BY submitted_at, id",
+        dialogue_id,
+    )
+    return [rules.WrittenInput(**dict(r)) for r in rows]
+
+
+async def group_names(conn: Connection, group_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT id::text, name FROM needs.buyer_groups WHERE id = ANY($1::uuid[])", list(group_ids)
+    )
+    return {r["id"]: r["name"] for r in rows}

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.contracts.cpv import cpv_ancestors, cpv_lookup
 from services.contracts.errors import InvalidData, StateConflict
-from services.contracts.events import AlertSettings, NeedState
+from services.contracts.events import AlertSettings, DialogueState, NeedState
 from services.contracts.nuts import normalize_nuts
 from services.contracts.vocab import AuthorityLevel, NeedStatus
 
@@ -250,3 +250,116 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return at, uuid.UUID(need_id)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ValueError("not a cursor from this list: pass next_cursor as it was returned") from exc
+
+
+# Market dialogues.
+
+# Written input and answers may be this long, in UTF-8 bytes (20 KB).
+MAX_TEXT_BYTES = 20 * 1024
+
+
+@dataclass(frozen=True)
+class DialogueSupplier:
+    """A supplier in a dialogue: invited by the groups, or joined an open dialogue itself."""
+
+    supplier_id: str
+    name: str | None  # None when the supplier was removed, or is not known here yet
+    invited_at: datetime | None
+    joined_at: datetime | None
+    response: str | None  # accepted | declined, the latest
+    responded_at: datetime | None
+
+
+@dataclass
+class Dialogue:
+    """A market dialogue about a need; `groups` are the need's owning group and co-signers."""
+
+    id: str
+    need_id: str
+    need_title: str
+    opened_by: str
+    groups: list[str]
+    title: str
+    agenda: str
+    open_to_all: bool
+    closes_at: datetime
+    status: str
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    suppliers: list[DialogueSupplier]
+    group_names: dict[str, str]
+
+    def participant(self, supplier_id: str) -> DialogueSupplier | None:
+        return next((s for s in self.suppliers if s.supplier_id == supplier_id), None)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    dialogue_id: str
+    asked_by: str
+    question: str
+    asked_at: datetime
+    answer: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WrittenInput:
+    id: str
+    dialogue_id: str
+    supplier_id: str
+    text: str
+    submitted_at: datetime
+
+
+def dialogue_state(dialogue: Dialogue) -> DialogueState:
+    """What the dialogue's events carry: no asker, no written input."""
+    return DialogueState(
+        id=dialogue.id,
+        need_id=dialogue.need_id,
+        buyer_group_ids=dialogue.groups,
+        title=dialogue.title,
+        agenda=dialogue.agenda,
+        open_to_all=dialogue.open_to_all,
+        closes_at=dialogue.closes_at,
+        status="closed" if dialogue.status == "closed" else "open",
+        invited_supplier_ids=[s.supplier_id for s in dialogue.suppliers if s.invited_at is not None],
+        joined_supplier_ids=[s.supplier_id for s in dialogue.suppliers if s.invited_at is None],
+        version=dialogue.version,
+        opened_at=dialogue.opened_at,
+        updated_at=dialogue.updated_at,
+    )
+
+
+def require_before_close(dialogue: Dialogue, now: datetime) -> None:
+    """Nothing is asked, answered or submitted once closes_at has passed."""
+    if now >= dialogue.closes_at or dialogue.status == "closed":
+        raise StateConflict(
+            f"dialogue {dialogue.id} closed at {dialogue.closes_at.isoformat()}: nothing can be "
+            "asked, answered or submitted after closes_at"
+        )
+
+
+def closes_in_future(value: datetime, now: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("closes_at must name its time zone, e.g. 2030-06-30T16:00:00+02:00")
+    if value <= now:
+        raise ValueError(f"closes_at must be in the future (now is {now.isoformat(timespec='seconds')})")
+    return value
+
+
+def within_text_limit(text: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """`text` when it is at most `limit` UTF-8 bytes; ValueError saying how far beyond otherwise."""
+    size = len(text.encode())
+    if size > limit:
+        raise ValueError(f"{size} bytes, {size - limit} beyond the limit of {limit} bytes (20 KB)")
+    return text
+
+
+def visible_questions(questions: Sequence[Question], supplier_id: str | None) -> list[Question]:
+    """What a supplier (or, with None, anyone else who is not a group) may see: the answered
+    questions, and the supplier's own unanswered ones."""
+    return [q for q in questions if q.answer is not None or (supplier_id and q.asked_by == supplier_id)]

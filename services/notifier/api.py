@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -84,6 +85,66 @@ async def get_inbox(
         )
         for row, view in rows
     ]
+
+
+class NoticeDialogue(BaseModel):
+    id: str
+    need_id: str
+    need_title: str | None
+    title: str
+    closes_at: datetime
+
+
+class NoticeQuestion(BaseModel):
+    id: str
+    question: str
+    answer: str
+    asked_at: datetime
+    answered_at: datetime
+
+
+class DialogueNotice(BaseModel):
+    id: str = Field(description="Marked read and unread like any alert (/v1/inbox/{id}/read)")
+    kind: str = Field(description="invitation, or answer (a question answered for every participant)")
+    read: bool
+    created_at: datetime
+    dialogue: NoticeDialogue
+    question: NoticeQuestion | None = Field(description="With an answer: the question and the answer")
+    summary: str = Field(description="The notice in the recipient's language")
+
+
+@router.get(
+    "/inbox/dialogues",
+    tags=["inbox"],
+    summary="The caller's market dialogue notices, newest first",
+    description=(
+        "An invitation to a dialogue (for the invited supplier), and every question answered in "
+        "a dialogue the caller takes part in (the need's buyer groups and the dialogue's "
+        "suppliers). A notice never names who asked."
+    ),
+)
+async def get_dialogue_notices(
+    principal: PrincipalDep,
+    inbox: InboxDep,
+    limit: int = Query(50, ge=1, le=500),
+    unread: bool = Query(False, description="Only unread notices"),
+) -> list[DialogueNotice]:
+    rows, language = await inbox.dialogue_notices(principal.name, limit, unread)
+    notices = []
+    for row in rows:
+        body = json.loads(row["body"])
+        notices.append(
+            DialogueNotice(
+                id=row["id"],
+                kind=row["kind"],
+                read=row["read"],
+                created_at=row["created_at"],
+                dialogue=NoticeDialogue(**body["dialogue"], need_title=row["need_title"]),
+                question=NoticeQuestion(**body["question"]) if "question" in body else None,
+                summary=render.dialogue_summary(body, row["need_title"], language),
+            )
+        )
+    return notices
 
 
 @router.post("/inbox/{alert_id}/read", tags=["inbox"], summary="Mark an alert read")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.contracts.topics import BUYER_GROUPS, MATCHES, NEEDS, SUPPLIERS
+from services.contracts.topics import BUYER_GROUPS, DIALOGUES, MATCHES, NEEDS, SUPPLIERS
 from services.infra.http import create_service_app
 from services.infra.runtime import Runtime
 from services.infra.settings import Settings
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.consume(BUYER_GROUPS, batch_handler=handlers.on_buyer_group_events, group_id=group(BUYER_GROUPS))
     runtime.consume(NEEDS, batch_handler=handlers.on_need_events, group_id=group(NEEDS))
     runtime.consume(MATCHES, batch_handler=handlers.on_match_events, group_id=group(MATCHES))
+    runtime.consume(DIALOGUES, batch_handler=handlers.on_dialogue_events, group_id=group(DIALOGUES))
 
     worker: DeliveryWorker | None = None
 
@@ -48,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="Innomatch notifier",
         description=(
             "Delivers match alerts by signed webhook, e-mail and the in-app inbox, instantly or "
-            "in daily/weekly digests, and publishes the audit trail on innomatch.alerts.v1."
+            "in daily/weekly digests, tells market dialogues' participants of invitations and "
+            "answers, and publishes the audit trail on innomatch.alerts.v1."
         ),
         routers=[router],
     )

@@ -1,5 +1,6 @@
 """Event handlers of the notifier: learn recipients, needs and matches, and turn each match
-into alert threads (the inbox) and push deliveries, in the consumer's transaction.
+into alert threads (the inbox) and push deliveries, in the consumer's transaction. Market
+dialogues' invitations and answers become notices in the in-app inbox.
 
 Events of different topics arrive in any order. A match whose need is not known yet is
 kept, and its buyer-group alerts are made when the need arrives; a delivery to a recipient
@@ -17,6 +18,9 @@ import asyncpg
 
 from services.contracts.events import (
     BuyerGroupEvent,
+    DialogueEvent,
+    DialogueQuestionAnswered,
+    DialogueSupplierInvited,
     MatchEvent,
     NeedEvent,
     SupplierEvent,
@@ -29,7 +33,7 @@ from services.infra.db import Connection
 from services.infra.errors import NotFound
 from services.notifier import mail, policy, render, repository
 from services.notifier.metrics import NotifierMetrics
-from services.notifier.policy import DeliveryState
+from services.notifier.policy import DeliveryKind, DeliveryState
 from services.notifier.render import MatchView
 from services.notifier.repository import MatchRow, NeedRow, NewDelivery
 
@@ -126,9 +130,12 @@ class Handlers:
         recipient = (await repository.recipients(conn, [principal]))[principal]
         routes: list[tuple[str, DeliveryState, str | None]] = []
         for row in held:
-            chosen = policy.route(
-                recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
-            )
+            if row["kind"] == DeliveryKind.NOTICE:
+                chosen = policy.route_notice(recipient, row["channel"], smtp=self.smtp)
+            else:
+                chosen = policy.route(
+                    recipient, row["channel"], row["score"], active=row["status"] == "active", smtp=self.smtp
+                )
             chosen = chosen or policy.Route(DeliveryState.SKIPPED, "not_configured")
             if chosen.state == DeliveryState.SUPPRESSED and chosen.reason:
                 self.metrics.suppress(chosen.reason)
@@ -184,6 +191,80 @@ class Handlers:
         self._count_inbox(opened, by_id, recipients)
         self._count_suppliers(opened, by_id, recipients)
 
+    async def on_dialogue_events(self, conn: Connection, events: list[DialogueEvent]) -> None:
+        """An invitation to the invited supplier; an answered question to every participant
+        (the need's groups, the invited and the joined suppliers): in the in-app inbox, and
+        over the recipient's webhook and e-mail at once, whatever its mode. Ids derive from the
+        recipient and the invitation or question, so a redelivered event adds nothing."""
+        notices: list[tuple[repository.DialogueNotice, str, datetime]] = []  # (notice, key, event time)
+        for event in events:
+            if isinstance(event, DialogueSupplierInvited):
+                d = event.data.dialogue
+                to = [f"supplier:{event.data.supplier_id}"]
+                kind, item, question = "invitation", "invitation", None
+            elif isinstance(event, DialogueQuestionAnswered):
+                d, question = event.data.dialogue, event.data.question
+                suppliers = [*d.invited_supplier_ids, *d.joined_supplier_ids]
+                to = [*(f"buyer_group:{g}" for g in d.buyer_group_ids), *(f"supplier:{s}" for s in suppliers)]
+                kind, item = "answer", question.id
+            else:  # opened and closed tell no one anything new
+                continue
+            body = render.dialogue_notice_body(kind, d, question)
+            key = f"dialogue:{d.id}/{item}"
+            for principal in to:
+                notice = repository.DialogueNotice(
+                    alert_id(principal, key, "inbox"), principal, d.id, d.need_id, kind, body
+                )
+                notices.append((notice, key, event.time))
+        # A late event about an erased supplier tells it nothing: it is gone.
+        erased = await erasure.erased_among(conn, SCHEMA, [n.principal for n, _, _ in notices])
+        notices = [t for t in notices if t[0].principal not in erased]
+        if not notices:
+            return
+        added = await repository.add_dialogue_notices(conn, [n for n, _, _ in notices])
+        if added:
+            self.metrics.delivered("inbox", added)
+        await self._push_notices(conn, notices)
+
+    async def _push_notices(
+        self, conn: Connection, notices: list[tuple[repository.DialogueNotice, str, datetime]]
+    ) -> None:
+        principals = sorted({n.principal for n, _, _ in notices})
+        await repository.lock_recipients(conn, principals, exclusive=False)
+        recipients = await repository.recipients(conn, principals)
+        titles = await repository.need_titles(conn, [n.need_id for n, _, _ in notices])
+        created = datetime.now(UTC).isoformat()
+        deliveries: list[repository.NoticeDelivery] = []
+        for notice, key, event_time in notices:
+            for channel in policy.CHANNELS:
+                chosen = policy.route_notice(recipients.get(notice.principal), channel, smtp=self.smtp)
+                if chosen is None:
+                    continue
+                ident = alert_id(notice.principal, key, channel)
+                payload = render.notice_payload(
+                    alert_id=ident,
+                    thread_id=notice.id,
+                    recipient=notice.principal,
+                    body=notice.body,
+                    need_title=titles.get(notice.need_id),
+                    created_at=created,
+                )
+                deliveries.append(
+                    repository.NoticeDelivery(
+                        ident,
+                        notice.principal,
+                        channel,
+                        key,
+                        payload,
+                        chosen.state,
+                        chosen.reason,
+                        event_time,
+                    )
+                )
+        written = await repository.put_notice_deliveries(conn, deliveries)
+        if DeliveryState.QUEUED in written:
+            await repository.wake_worker(conn)
+
     def _count_inbox(
         self, opened: list[tuple[str, str]], by_id: dict[str, MatchRow], known: dict[str, policy.Recipient]
     ) -> None:
@@ -233,9 +314,19 @@ class Inbox:
             return rows, await self._language(conn, principal)
 
     async def mark(self, principal: str, alert_id: str, read: bool) -> None:
+        """Mark a match alert or a dialogue notice (read) or unread."""
         async with self._pool().acquire() as conn:
-            if not await repository.mark_read(conn, principal, alert_id, read):
+            if not (
+                await repository.mark_read(conn, principal, alert_id, read)
+                or await repository.mark_notice_read(conn, principal, alert_id, read)
+            ):
                 raise NotFound(f"no alert {alert_id} in your inbox")
+
+    async def dialogue_notices(self, principal: str, limit: int, unread: bool) -> tuple[list[Any], Language]:
+        """The principal's market dialogue notices, newest first, and its language."""
+        async with self._pool().acquire() as conn:
+            rows = await repository.dialogue_inbox(conn, principal, limit, unread)
+            return rows, await self._language(conn, principal)
 
     async def unsubscribe(self, token: str) -> tuple[str, Language] | None:
         """Turn e-mail off for the link's principal and address; (address, language), or None

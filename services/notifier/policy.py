@@ -38,6 +38,7 @@ class DeliveryKind(StrEnum):
     ALERT = "alert"  # one match alert
     BATCH = "batch"  # instant alerts due together for one recipient and channel
     DIGEST = "digest"  # a daily or weekly digest
+    NOTICE = "notice"  # a market dialogue notice (an invitation, an answer), its body frozen when made
 
 
 # Rows not yet tried: a newer match version or a withdrawal may still change them.
@@ -102,6 +103,21 @@ def route(
     if recipient.alerts.mode == AlertMode.instant:
         return Route(DeliveryState.QUEUED)
     return Route(DeliveryState.DIGEST)
+
+
+def route_notice(recipient: Recipient | None, channel: Channel, *, smtp: bool) -> Route | None:
+    """Where a market dialogue notice over `channel` goes; None when the channel is not set up.
+
+    Notices go at once whatever the recipient's mode (a dialogue has a deadline), and no
+    min_score applies: every participant hears of every answer.
+    """
+    if recipient is None:
+        return Route(DeliveryState.WAITING)
+    if not recipient.configured(channel, smtp=smtp):
+        return None
+    if recipient.turned_off(channel):
+        return Route(DeliveryState.SUPPRESSED, "disabled")
+    return Route(DeliveryState.QUEUED)
 
 
 def retry_delay(attempt: int, *, base_s: float, cap_s: float, jitter: float) -> float:

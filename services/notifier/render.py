@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from services.contracts.events import MatchExplanation
+from services.contracts.events import AnsweredQuestion, DialogueState, MatchExplanation
 from services.contracts.vocab import Language
 
 _COMPONENTS = {
@@ -177,6 +177,8 @@ def _alerts_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
 def mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> Mail:
     """The e-mail of an alert or a digest payload: plain text, HTML, an unsubscribe link."""
     sv = language == Language.sv
+    if payload["type"] == "dialogue_notice":
+        return _notice_mail(payload, language, unsubscribe_url)
     alerts = _alerts_of(payload)
     if payload["type"] == "digest":
         n = len(alerts)
@@ -212,3 +214,96 @@ def mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> M
         "</body></html>"
     )
     return Mail(subject, text, body_html)
+
+
+def _footer(language: Language) -> str:
+    if language == Language.sv:
+        return "Du får det här brevet för att du har bett om e-postaviseringar från Innomatch. Avsluta:"
+    return "You receive this because you asked Innomatch for e-mail alerts. Unsubscribe:"
+
+
+def _notice_mail(payload: dict[str, Any], language: Language, unsubscribe_url: str) -> Mail:
+    sv = language == Language.sv
+    title = payload["dialogue"]["title"]
+    if payload["kind"] == "invitation":
+        subject = (
+            f"Inbjudan till marknadsdialog: {title}" if sv else f"Invitation to a market dialogue: {title}"
+        )
+    else:
+        subject = (
+            f"Nytt svar i marknadsdialogen: {title}" if sv else f"New answer in the market dialogue: {title}"
+        )
+    summary = dialogue_summary(payload, None, language)
+    footer = _footer(language)
+    text = "\n".join([summary, "", footer, unsubscribe_url, ""])
+    link = html.escape(unsubscribe_url, quote=True)
+    unsubscribe = "Avsluta prenumerationen" if sv else "Unsubscribe"
+    body_html = (
+        f'<!doctype html><html lang="{language.value}"><body><p>{html.escape(summary)}</p>'
+        f'<p style="font-size:small">{html.escape(footer)} <a href="{link}">{unsubscribe}</a></p>'
+        "</body></html>"
+    )
+    return Mail(subject, text, body_html)
+
+
+# Market dialogues.
+
+
+def dialogue_notice_body(
+    kind: str, dialogue: DialogueState, question: AnsweredQuestion | None
+) -> dict[str, Any]:
+    """What an invitation or an answer tells a participant: the dialogue and, for an answer,
+    the question and answer. Never who asked, and never the other participants."""
+    body: dict[str, Any] = {
+        "kind": kind,
+        "dialogue": {
+            "id": dialogue.id,
+            "need_id": dialogue.need_id,
+            "title": dialogue.title,
+            "closes_at": dialogue.closes_at.isoformat(),
+        },
+    }
+    if question is not None:
+        body["question"] = question.model_dump(mode="json")
+    return body
+
+
+def notice_payload(
+    *,
+    alert_id: str,
+    thread_id: str,
+    recipient: str,
+    body: dict[str, Any],
+    need_title: str | None,
+    created_at: str,
+) -> dict[str, Any]:
+    """The webhook body of a dialogue notice (`"type": "dialogue_notice"`), also what its
+    e-mail is made from."""
+    dialogue = {**body["dialogue"], "need_title": need_title}
+    return {
+        "type": "dialogue_notice",
+        "alert_id": alert_id,
+        "thread_id": thread_id,
+        "recipient": recipient,
+        **body,
+        "dialogue": dialogue,
+        "created_at": created_at,
+    }
+
+
+def dialogue_summary(body: dict[str, Any], need_title: str | None, language: Language) -> str:
+    """The notice in a sentence or two, in the recipient's language."""
+    d = body["dialogue"]
+    need = need_title or d.get("need_title") or d["need_id"]
+    closes = d["closes_at"][:16].replace("T", " ")
+    title = d["title"]
+    if body["kind"] == "invitation":
+        if language == Language.sv:
+            return f"Du är inbjuden till marknadsdialogen ”{title}” om behovet ”{need}” (till {closes} UTC)."
+        return (
+            f"You are invited to the market dialogue “{title}” about the need “{need}” (until {closes} UTC)."
+        )
+    q, a = body["question"]["question"], body["question"]["answer"]
+    if language == Language.sv:
+        return f"En fråga är besvarad i marknadsdialogen ”{title}”: {q} Svar: {a}"
+    return f"A question was answered in the market dialogue “{title}”: {q} Answer: {a}"

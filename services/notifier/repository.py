@@ -1,5 +1,5 @@
 """The notifier schema: projections of recipients, needs and matches; alert threads (the
-inbox); push deliveries and digests."""
+inbox); push deliveries and digests; market dialogue notices."""
 
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ async def erase_recipient(conn: Connection, principal: str) -> None:
     await conn.execute("DELETE FROM notifier.recipients WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.alerts WHERE principal = $1", principal)
     await conn.execute("DELETE FROM notifier.deliveries WHERE principal = $1", principal)
+    await conn.execute("DELETE FROM notifier.dialogue_notices WHERE principal = $1", principal)
 
 
 async def forget_passages(conn: Connection, supplier_id: str) -> None:
@@ -423,11 +424,12 @@ async def withdraw(conn: Connection, match_ids: Sequence[str], reason: str = "wi
 
 
 async def waiting(conn: Connection, principal: str) -> list[Any]:
-    """Deliveries held until the recipient's settings were known, with their match."""
+    """Deliveries held until the recipient's settings were known, with their match (none for
+    a dialogue notice)."""
     return list(
         await conn.fetch(
-            "SELECT d.id, d.channel, d.score, m.status FROM notifier.deliveries d "
-            "JOIN notifier.matches m ON m.id = d.match_id "
+            "SELECT d.id, d.kind, d.channel, d.score, m.status FROM notifier.deliveries d "
+            "LEFT JOIN notifier.matches m ON m.id = d.match_id "
             f"WHERE d.principal = $1 AND d.state = '{DeliveryState.WAITING}' FOR UPDATE OF d",
             principal,
         )
@@ -768,3 +770,106 @@ async def add_digest(conn: Connection, digest: NewDigest) -> bool:
 def payload_of(value: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(value)
     return data
+
+
+# Market dialogue notices (the inbox).
+
+
+@dataclass(frozen=True)
+class DialogueNotice:
+    id: str
+    principal: str
+    dialogue_id: str
+    need_id: str
+    kind: str  # invitation | answer
+    body: dict[str, Any]
+
+
+async def add_dialogue_notices(conn: Connection, notices: Sequence[DialogueNotice]) -> int:
+    """Store the notices not stored yet (ids are deterministic); how many are new."""
+    if not notices:
+        return 0
+    rows = await conn.fetch(
+        "INSERT INTO notifier.dialogue_notices (id, principal, dialogue_id, need_id, kind, body) "
+        "SELECT i, p, d, n, k, b::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[]) AS t(i, p, d, n, k, b) ON CONFLICT (id) DO NOTHING RETURNING id",
+        [n.id for n in notices],
+        [n.principal for n in notices],
+        [n.dialogue_id for n in notices],
+        [n.need_id for n in notices],
+        [n.kind for n in notices],
+        [json.dumps(n.body) for n in notices],
+    )
+    return len(rows)
+
+
+async def dialogue_inbox(conn: Connection, principal: str, limit: int, unread_only: bool) -> list[Any]:
+    """The principal's dialogue notices, newest first, with the need's title when known."""
+    return list(
+        await conn.fetch(
+            "SELECT d.id, d.kind, d.body::text AS body, d.read_at IS NOT NULL AS read, d.created_at, "
+            "n.title AS need_title FROM notifier.dialogue_notices d "
+            "LEFT JOIN notifier.needs n ON n.id = d.need_id "
+            "WHERE d.principal = $1 AND ($3::bool IS FALSE OR d.read_at IS NULL) "
+            "ORDER BY d.created_at DESC, d.id LIMIT $2",
+            principal,
+            limit,
+            unread_only,
+        )
+    )
+
+
+async def mark_notice_read(conn: Connection, principal: str, notice_id: str, read: bool) -> bool:
+    status = await conn.execute(
+        "UPDATE notifier.dialogue_notices SET read_at = CASE WHEN $3 THEN coalesce(read_at, now()) END "
+        "WHERE id = $1 AND principal = $2",
+        notice_id,
+        principal,
+        read,
+    )
+    return bool(status != "UPDATE 0")
+
+
+@dataclass(frozen=True)
+class NoticeDelivery:
+    """A dialogue notice over a push channel. `key` (`dialogue:<id>/<invitation|question id>`)
+    takes the place of the match id, and the body is frozen from the start."""
+
+    id: str
+    principal: str
+    channel: str
+    key: str
+    payload: dict[str, Any]
+    state: DeliveryState
+    reason: str | None
+    event_time: datetime
+
+
+async def put_notice_deliveries(conn: Connection, rows: Sequence[NoticeDelivery]) -> list[str]:
+    """Record the notice deliveries not recorded yet (ids are deterministic); their states."""
+    if not rows:
+        return []
+    written = await conn.fetch(
+        "INSERT INTO notifier.deliveries (id, kind, principal, channel, match_id, match_version, state, "
+        "reason, payload, delivery_key, event_time, next_attempt_at) "
+        f"SELECT id, '{DeliveryKind.NOTICE}', p, c, k, 1, st, r, b::jsonb, id, t, "
+        f"CASE WHEN st = '{DeliveryState.QUEUED}' THEN now() END "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::timestamptz[]) AS x(id, p, c, k, st, r, b, t) ON CONFLICT (id) DO NOTHING RETURNING state",
+        [r.id for r in rows],
+        [r.principal for r in rows],
+        [r.channel for r in rows],
+        [r.key for r in rows],
+        [r.state for r in rows],
+        [r.reason for r in rows],
+        [json.dumps(r.payload) for r in rows],
+        [r.event_time for r in rows],
+    )
+    return [r["state"] for r in written]
+
+
+async def need_titles(conn: Connection, need_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT id, title FROM notifier.needs WHERE id = ANY($1::text[])", list(set(need_ids))
+    )
+    return {r["id"]: r["title"] for r in rows}

@@ -271,7 +271,10 @@ def _alerted_supplier(alert: AlertState, matches: Mapping[str, MatchState]) -> s
 
 
 def _alerts(folded: Folded, since: datetime | None, this_year: int) -> AlertsSection:
-    alerts = [a for a in folded.alerts.values() if _in(since, a.at)]
+    # Match alerts only: market dialogue notices share the audit topic (match_id "dialogue:...").
+    alerts = [
+        a for a in folded.alerts.values() if _in(since, a.at) and not a.match_id.startswith("dialogue:")
+    ]
     delivered = [a for a in alerts if a.outcome == "delivered"]
     about = {s for a in delivered if (s := _alerted_supplier(a, folded.matches)) is not None}
     return AlertsSection(

@@ -70,9 +70,13 @@ def _caught_up(matcher: str, timeout: float = 240) -> None:
     otherwise hold up this module's first events (the embedder works through them in order)."""
     deadline = time.monotonic() + timeout
     while True:
+        try:
+            metrics = httpx.get(f"{matcher}/metrics", timeout=5).text
+        except httpx.TimeoutException:  # busy embedding what earlier modules left: not caught up
+            metrics = ""
         lags = [
             float(line.rsplit(" ", 1)[1])
-            for line in httpx.get(f"{matcher}/metrics", timeout=5).text.splitlines()
+            for line in metrics.splitlines()
             if line.startswith("innomatch_consumer_lag{")
         ]
         if lags and not any(lags):

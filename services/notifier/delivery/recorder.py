@@ -106,7 +106,7 @@ class Recorder:
                     # The alerts a digest or batch carried take its outcome.
                     members = (
                         [row]
-                        if claim.kind == DeliveryKind.ALERT
+                        if claim.kind in (DeliveryKind.ALERT, DeliveryKind.NOTICE)
                         else await repository.end_carried(conn, claim.id, state)
                     )
                     events += [_audit(claim, m, state, attempts, outcome.error, now) for m in members]

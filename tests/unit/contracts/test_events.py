@@ -14,11 +14,19 @@ from services.contracts.events import (
     AlertFailed,
     AlertSettings,
     AlertState,
+    AnsweredQuestion,
     BuyerGroupCreated,
     BuyerGroupState,
     BuyerGroupUpdated,
     Capabilities,
     CloudEvent,
+    DialogueAnswer,
+    DialogueClosed,
+    DialogueInvitation,
+    DialogueOpened,
+    DialogueQuestionAnswered,
+    DialogueState,
+    DialogueSupplierInvited,
     MatchExplanation,
     MatchFound,
     MatchJudged,
@@ -160,6 +168,38 @@ def removed_state() -> SupplierRemovedState:
     return SupplierRemovedState(id=SUPPLIER_ID, version=3, removed_at=NOW)
 
 
+DIALOGUE_ID = "9d1e2f3a-4b5c-4d6e-8f70-112233445566"
+
+
+def dialogue_state(**changes: Any) -> DialogueState:
+    fields: dict[str, Any] = {
+        "id": DIALOGUE_ID,
+        "need_id": NEED_ID,
+        "buyer_group_ids": [GROUP_ID],
+        "title": "Marknadsdialog om snabbladdning",
+        "agenda": "Behovet, era frågor",
+        "open_to_all": False,
+        "closes_at": NOW + timedelta(days=14),
+        "status": "open",
+        "invited_supplier_ids": [SUPPLIER_ID],
+        "version": 1,
+        "opened_at": NOW,
+        "updated_at": NOW,
+    }
+    return DialogueState.model_validate(fields | changes)
+
+
+def invitation() -> DialogueInvitation:
+    return DialogueInvitation(dialogue_id=DIALOGUE_ID, supplier_id=SUPPLIER_ID, dialogue=dialogue_state())
+
+
+def answer() -> DialogueAnswer:
+    question = AnsweredQuestion(
+        id="q1", question="Kan laddarna delas?", answer="Ja.", asked_at=NOW, answered_at=NOW
+    )
+    return DialogueAnswer(dialogue_id=DIALOGUE_ID, question=question, dialogue=dialogue_state(version=2))
+
+
 EXAMPLES: list[tuple[type[CloudEvent[Any]], BaseModel]] = [
     (SupplierRegistered, supplier_state()),
     (SupplierUpdated, supplier_state(version=2)),
@@ -175,6 +215,10 @@ EXAMPLES: list[tuple[type[CloudEvent[Any]], BaseModel]] = [
     (MatchJudged, match_state(version=4, verdict="not_relevant", verdict_reason="Fel region")),
     (AlertDelivered, alert_state()),
     (AlertFailed, alert_state(outcome="failed", attempts=5, error="HTTP 503")),
+    (DialogueOpened, dialogue_state()),
+    (DialogueSupplierInvited, invitation()),
+    (DialogueQuestionAnswered, answer()),
+    (DialogueClosed, dialogue_state(version=3, status="closed")),
 ]
 
 
@@ -204,6 +248,10 @@ def test_every_type_has_an_example_and_a_topic() -> None:
         "alert.failed",
         "buyer_group.created",
         "buyer_group.updated",
+        "dialogue.closed",
+        "dialogue.opened",
+        "dialogue.question_answered",
+        "dialogue.supplier_invited",
         "match.found",
         "match.judged",
         "match.updated",
@@ -215,6 +263,17 @@ def test_every_type_has_an_example_and_a_topic() -> None:
         "supplier.removed",
         "supplier.updated",
     ]
+
+
+def test_dialogue_events_are_keyed_by_the_dialogue_and_never_name_an_asker() -> None:
+    for cls in (DialogueOpened, DialogueSupplierInvited, DialogueQuestionAnswered, DialogueClosed):
+        assert example(cls).subject == DIALOGUE_ID
+        assert topic_for(cls) == topics.DIALOGUES
+    assert "asked_by" not in json.dumps(DialogueQuestionAnswered.model_json_schema())
+    with pytest.raises(ValidationError, match=r"dialogue_id must be dialogue\.id"):
+        DialogueInvitation(dialogue_id="other", supplier_id=SUPPLIER_ID, dialogue=dialogue_state())
+    with pytest.raises(ValidationError, match=r"data\.status = closed"):
+        new_event(DialogueClosed, source="/t", data=dialogue_state())
 
 
 def test_cloudevents_attributes() -> None:

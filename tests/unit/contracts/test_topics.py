@@ -8,6 +8,7 @@ def test_topic_names() -> None:
         "innomatch.buyer-groups.v1",
         "innomatch.matches.v1",
         "innomatch.alerts.v1",
+        "innomatch.dialogues.v1",
     )
 
 
