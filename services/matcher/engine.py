@@ -21,7 +21,7 @@ from services.contracts.vocab import NeedStatus, supplier_types
 from services.matcher import semantic, text
 from services.matcher.consortia import CODE_COVER
 from services.matcher.index import APPROXIMATE_FROM, MARGIN, Floats, NeedIndex, Rows, SupplierIndex, exact
-from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, score_pair
+from services.matcher.scoring import NeedProfile, Scored, SupplierProfile, related_by_meaning, score_pair
 
 DEFAULT_THRESHOLD = 0.30
 # A supplier's text is represented by its strongest terms: the weak tail adds little to a
@@ -101,6 +101,7 @@ class MatchEngine:
         self.this_year = this_year or datetime.now(UTC).year
         self.suppliers = SupplierIndex(approximate_from)
         self.needs = NeedIndex(partitions)
+        related_by_meaning()  # the CPV relations across branches: read now, not on the first request
 
     # --- keeping the index current -------------------------------------------------------
 

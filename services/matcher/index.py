@@ -58,6 +58,8 @@ MARGIN = 1e-3
 # the centroids closest to it (PROBE_SHARE of them), and for rows the rest brings to the bar.
 APPROXIMATE_FROM = 200_000
 PROBE_SHARE = 0.04
+# Rows whose full score is computed in one go (see `SupplierIndex.best`).
+SCORED_AT_ONCE = 2048
 
 
 def exact(raw: float) -> float:
@@ -746,7 +748,26 @@ class SupplierIndex(_Population):
                 )
                 reach[far] += sem[far].astype(np.float32)
                 rows = rows[reach[rows] >= bar - MARGIN]
-        return rows, self._score_of(need, levels, rows, sem), cosines[rows]
+        if len(rows) <= SCORED_AT_ONCE:
+            return rows, self._score_of(need, levels, rows, sem), cosines[rows]
+        # Many rows within reach of the bar: score them best bound first, a batch at a time,
+        # raising the bar to the k-th best score found, until no row left can reach it.
+        rows = rows[np.argsort(-reach[rows], kind="stable")]
+        done, scores = [], []
+        best = np.empty(0)
+        for start in range(0, len(rows), SCORED_AT_ONCE):
+            batch = rows[start : start + SCORED_AT_ONCE]
+            if len(best) >= k:
+                bar = max(bar, float(best[-k]))
+                batch = batch[reach[batch] >= bar - MARGIN]
+                if not len(batch):
+                    break  # the rest are bound lower still
+            found = self._score_of(need, levels, batch, sem)
+            done.append(batch)
+            scores.append(found)
+            best = np.sort(np.concatenate([best, found[found >= threshold]]))[-k:]
+        scored = np.concatenate(done)
+        return scored, np.concatenate(scores), cosines[scored]
 
     def _cluster(self) -> None:
         """Partition the embeddings once the population is large; file new rows after."""
