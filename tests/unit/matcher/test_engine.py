@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
+from services.matcher import index as index_module
 from services.matcher.engine import MatchEngine
 from services.matcher.handlers import change_for
 from services.matcher.index import exact as index_exact
@@ -86,6 +87,33 @@ def test_ranking_a_need_skips_only_suppliers_that_cannot_make_its_top_k(
         assert [(-m.score, m.supplier_id) for m in ranked] == everyone
         rows, partial, _ = index.best(profile, top_k, engine.threshold)
         assert partial.tolist() == scores[rows].tolist()  # the same numbers, bit for bit
+
+
+@pytest.mark.parametrize("top_k", [1, 10, 50])
+def test_scoring_in_batches_best_bound_first_ranks_as_scoring_all_at_once(
+    population: tuple,  # type: ignore[type-arg]
+    top_k: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    suppliers, needs = population
+    engine = engine_of(suppliers, needs, top_k=top_k)
+    at_once = {need.id: engine.rank_suppliers(need.id) for need in needs}
+    monkeypatch.setattr(index_module, "SCORED_AT_ONCE", 8)  # every need takes the batched path
+    batches = 0
+    score_of = index_module.SupplierIndex._score_of
+
+    def counted(*args: object) -> object:
+        nonlocal batches
+        batches += 1
+        return score_of(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module.SupplierIndex, "_score_of", counted)
+    for need in needs:
+        batched = engine.rank_suppliers(need.id)
+        assert [(m.supplier_id, m.score) for m in batched] == [
+            (m.supplier_id, m.score) for m in at_once[need.id]
+        ]
+    assert batches > 2 * len(needs)
 
 
 def test_ranking_a_supplier_skips_only_needs_it_cannot_reach(population: tuple) -> None:  # type: ignore[type-arg]
