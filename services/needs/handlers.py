@@ -29,7 +29,7 @@ from services.infra.etags import check_if_match
 from services.infra.settings import Settings
 from services.infra.unit_of_work import UnitOfWork, UseCases
 from services.infra.webhooks import validate_webhook_setting
-from services.needs import repository, rules
+from services.needs import ocds, repository, rules
 from services.needs.models import BuyerGroupIn, DialogueIn, NeedFields
 from services.needs.rules import Authority, BuyerGroup, Dialogue, Need, Question, WrittenInput
 
@@ -195,6 +195,23 @@ class Needs(UseCases):
             last, published_at = rows[limit - 1]
             next_cursor = rules.encode_cursor(published_at, last.state.id)
         return [need for need, _ in rows[:limit]], next_cursor
+
+    async def ocds_package(self, uri: str) -> dict[str, Any]:
+        """Every open need as an OCDS release package (open data: no caller is checked)."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            open_needs = await repository.all_open_needs(conn)
+            group_ids = {g for n in open_needs for g in (n.state.buyer_group_id, *n.state.cosigners)}
+            groups = await repository.groups_with_members(conn, sorted(group_ids))
+            answered = await repository.answered_questions(conn, [n.state.id for n in open_needs])
+        return ocds.release_package(
+            open_needs,
+            groups,
+            answered,
+            ocid_prefix=self.settings.ocds_ocid_prefix,
+            uri=uri,
+            publisher=self.settings.ocds_publisher_name,
+            published_at=datetime.now(UTC),
+        )
 
     async def patch_need(
         self, principal: Principal, need_id: str, patch: dict[str, Any], if_match: str | None
