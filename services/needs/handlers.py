@@ -494,6 +494,7 @@ class Dialogues(UseCases):
             dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
             supplier_id = await self._participant(work, principal, dialogue, now)
             rules.require_before_close(dialogue, now)
+            first = not await repository.has_answered(work.conn, dialogue_id, supplier_id)
             asked = Question(
                 id=str(uuid.uuid4()),
                 dialogue_id=dialogue_id,
@@ -505,6 +506,8 @@ class Dialogues(UseCases):
                 answered_at=None,
             )
             await repository.insert_question(work.conn, asked)
+            if first:
+                await self._answered(work, dialogue_id, supplier_id, now)
         return asked
 
     async def answer(self, principal: Principal, dialogue_id: str, question_id: str, answer: str) -> Question:
@@ -557,6 +560,7 @@ class Dialogues(UseCases):
             dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
             supplier_id = await self._participant(work, principal, dialogue, now)
             rules.require_before_close(dialogue, now)
+            first = not await repository.has_answered(work.conn, dialogue_id, supplier_id)
             if response == "input":
                 assert text is not None
                 written = WrittenInput(str(uuid.uuid4()), dialogue_id, supplier_id, text, now)
@@ -564,7 +568,18 @@ class Dialogues(UseCases):
             else:
                 answer = "accepted" if response == "accept" else "declined"
                 await repository.respond(work.conn, dialogue_id, supplier_id, answer, now)
+            if first:
+                await self._answered(work, dialogue_id, supplier_id, now)
         return supplier_id, now
+
+    async def _answered(self, work: UnitOfWork, dialogue_id: str, supplier_id: str, now: datetime) -> None:
+        """dialogue.supplier_answered: the supplier's first question or response in the dialogue
+        (for the results report), naming neither which nor what it asked."""
+        state = rules.dialogue_state(await self._dialogue(work.conn, dialogue_id))
+        data = events.DialogueParticipation(
+            dialogue_id=dialogue_id, supplier_id=supplier_id, at=now, dialogue=state
+        )
+        work.emit(new_event(events.DialogueSupplierAnswered, source=SOURCE, data=data))
 
     async def record(
         self, principal: Principal, dialogue_id: str

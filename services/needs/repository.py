@@ -616,3 +616,18 @@ async def answered_questions(conn: Connection, need_ids: Sequence[str]) -> dict[
         fields = dict(r)
         out.setdefault(fields.pop("need_id"), []).append(rules.Question(**fields))
     return out
+
+
+async def has_answered(conn: Connection, dialogue_id: str, supplier_id: str) -> bool:
+    """Whether the supplier asked in the dialogue or responded to it (accepted, declined or
+    gave written input)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM needs.dialogue_questions WHERE dialogue_id = $1 AND asked_by = $2) "
+            "OR EXISTS (SELECT 1 FROM needs.dialogue_inputs WHERE dialogue_id = $1 AND supplier_id = $2) "
+            "OR EXISTS (SELECT 1 FROM needs.dialogue_suppliers "
+            "WHERE dialogue_id = $1 AND supplier_id = $2 AND response IS NOT NULL)",
+            dialogue_id,
+            supplier_id,
+        )
+    )
