@@ -78,8 +78,10 @@ __all__ = [
     "DialogueEvent",
     "DialogueInvitation",
     "DialogueOpened",
+    "DialogueParticipation",
     "DialogueQuestionAnswered",
     "DialogueState",
+    "DialogueSupplierAnswered",
     "DialogueSupplierInvited",
     "MatchEvent",
     "MatchExplanation",
@@ -388,6 +390,23 @@ class DialogueAnswer(_Model):
         return self
 
 
+class DialogueParticipation(_Model):
+    """A supplier answered a dialogue for the first time: it asked a question or sent a response
+    (accepted, declined or gave written input). Which of these, and what it asked, it does not
+    say: askers stay anonymous between suppliers."""
+
+    dialogue_id: Id
+    supplier_id: Id
+    at: UtcDateTime
+    dialogue: DialogueState
+
+    @model_validator(mode="after")
+    def _same_dialogue(self) -> Self:
+        if self.dialogue_id != self.dialogue.id:
+            raise ValueError("dialogue_id must be dialogue.id")
+        return self
+
+
 DataT = TypeVar("DataT", bound=BaseModel)
 
 
@@ -517,6 +536,13 @@ class DialogueQuestionAnswered(CloudEvent[DialogueAnswer]):
     key_field = "dialogue_id"
 
 
+class DialogueSupplierAnswered(CloudEvent[DialogueParticipation]):
+    """Once per supplier and dialogue, when it first asks or responds."""
+
+    type: Literal["dialogue.supplier_answered"] = "dialogue.supplier_answered"
+    key_field = "dialogue_id"
+
+
 class DialogueClosed(CloudEvent[DialogueState]):
     type: Literal["dialogue.closed"] = "dialogue.closed"
     required_state = ("status", "closed")
@@ -528,7 +554,11 @@ BuyerGroupEvent = Annotated[BuyerGroupCreated | BuyerGroupUpdated, Field(discrim
 MatchEvent = Annotated[MatchFound | MatchUpdated | MatchWithdrawn | MatchJudged, Field(discriminator="type")]
 AlertEvent = Annotated[AlertDelivered | AlertFailed, Field(discriminator="type")]
 DialogueEvent = Annotated[
-    DialogueOpened | DialogueSupplierInvited | DialogueQuestionAnswered | DialogueClosed,
+    DialogueOpened
+    | DialogueSupplierInvited
+    | DialogueQuestionAnswered
+    | DialogueSupplierAnswered
+    | DialogueClosed,
     Field(discriminator="type"),
 ]
 
@@ -553,7 +583,13 @@ TOPIC_EVENTS: dict[str, list[type[BaseModel]]] = {
     topics.BUYER_GROUPS: [BuyerGroupCreated, BuyerGroupUpdated],
     topics.MATCHES: [MatchFound, MatchUpdated, MatchWithdrawn, MatchJudged],
     topics.ALERTS: [AlertDelivered, AlertFailed],
-    topics.DIALOGUES: [DialogueOpened, DialogueSupplierInvited, DialogueQuestionAnswered, DialogueClosed],
+    topics.DIALOGUES: [
+        DialogueOpened,
+        DialogueSupplierInvited,
+        DialogueQuestionAnswered,
+        DialogueSupplierAnswered,
+        DialogueClosed,
+    ],
 }
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls for classes in TOPIC_EVENTS.values() for cls in classes

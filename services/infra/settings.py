@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     notifier_digest_budget: int = Field(default=20, ge=1, le=1000)
     notifier_digest_check_s: float = Field(default=30.0, gt=0)
 
+    # Needs as open data (GET /v1/needs.ocds.json). Every OCDS publisher gets its own ocid prefix
+    # from the Open Contracting Partnership; the default is no registered prefix, so a
+    # deployment that publishes sets its own.
+    ocds_ocid_prefix: str = Field(
+        default="ocds-innomatch", min_length=1, max_length=50, pattern=r"^[A-Za-z0-9-]+$"
+    )
+    ocds_publisher_name: str = Field(default="Innomatch", min_length=1, max_length=200)
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

@@ -320,6 +320,25 @@ async def list_needs(
 
 
 @router.get(
+    "/needs.ocds.json",
+    tags=["needs"],
+    summary="Open needs as open data: an OCDS 1.1 release package (public)",
+    description=(
+        "Every open need as a release of the Open Contracting Data Standard 1.1, at the planning "
+        "stage (tag `planning`, tender status `planning`): CPV items with NUTS delivery locations, "
+        "the budget in SEK, the buyer groups and their authorities as parties, and the answered "
+        "questions of the need's market dialogues as `tender.enquiries` (enquiries extension, "
+        "`threadID` the dialogue) without their askers. The ocid is "
+        "`<INNOMATCH_OCDS_OCID_PREFIX>-<need id>`."
+    ),
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def needs_ocds(needs: NeedsDep, request: Request) -> JSONResponse:
+    return JSONResponse(await needs.ocds_package(str(request.url)))
+
+
+@router.get(
     "/needs/{need_id}",
     tags=["needs"],
     summary="A need (public while open)",

@@ -29,7 +29,7 @@ from services.infra.etags import check_if_match
 from services.infra.settings import Settings
 from services.infra.unit_of_work import UnitOfWork, UseCases
 from services.infra.webhooks import validate_webhook_setting
-from services.needs import repository, rules
+from services.needs import ocds, repository, rules
 from services.needs.models import BuyerGroupIn, DialogueIn, NeedFields
 from services.needs.rules import Authority, BuyerGroup, Dialogue, Need, Question, WrittenInput
 
@@ -195,6 +195,23 @@ class Needs(UseCases):
             last, published_at = rows[limit - 1]
             next_cursor = rules.encode_cursor(published_at, last.state.id)
         return [need for need, _ in rows[:limit]], next_cursor
+
+    async def ocds_package(self, uri: str) -> dict[str, Any]:
+        """Every open need as an OCDS release package (open data: no caller is checked)."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            open_needs = await repository.all_open_needs(conn)
+            group_ids = {g for n in open_needs for g in (n.state.buyer_group_id, *n.state.cosigners)}
+            groups = await repository.groups_with_members(conn, sorted(group_ids))
+            answered = await repository.answered_questions(conn, [n.state.id for n in open_needs])
+        return ocds.release_package(
+            open_needs,
+            groups,
+            answered,
+            ocid_prefix=self.settings.ocds_ocid_prefix,
+            uri=uri,
+            publisher=self.settings.ocds_publisher_name,
+            published_at=datetime.now(UTC),
+        )
 
     async def patch_need(
         self, principal: Principal, need_id: str, patch: dict[str, Any], if_match: str | None
@@ -477,6 +494,7 @@ class Dialogues(UseCases):
             dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
             supplier_id = await self._participant(work, principal, dialogue, now)
             rules.require_before_close(dialogue, now)
+            first = not await repository.has_answered(work.conn, dialogue_id, supplier_id)
             asked = Question(
                 id=str(uuid.uuid4()),
                 dialogue_id=dialogue_id,
@@ -488,6 +506,8 @@ class Dialogues(UseCases):
                 answered_at=None,
             )
             await repository.insert_question(work.conn, asked)
+            if first:
+                await self._answered(work, dialogue_id, supplier_id, now)
         return asked
 
     async def answer(self, principal: Principal, dialogue_id: str, question_id: str, answer: str) -> Question:
@@ -540,6 +560,7 @@ class Dialogues(UseCases):
             dialogue = await self._dialogue(work.conn, dialogue_id, for_update=True)
             supplier_id = await self._participant(work, principal, dialogue, now)
             rules.require_before_close(dialogue, now)
+            first = not await repository.has_answered(work.conn, dialogue_id, supplier_id)
             if response == "input":
                 assert text is not None
                 written = WrittenInput(str(uuid.uuid4()), dialogue_id, supplier_id, text, now)
@@ -547,7 +568,18 @@ class Dialogues(UseCases):
             else:
                 answer = "accepted" if response == "accept" else "declined"
                 await repository.respond(work.conn, dialogue_id, supplier_id, answer, now)
+            if first:
+                await self._answered(work, dialogue_id, supplier_id, now)
         return supplier_id, now
+
+    async def _answered(self, work: UnitOfWork, dialogue_id: str, supplier_id: str, now: datetime) -> None:
+        """dialogue.supplier_answered: the supplier's first question or response in the dialogue
+        (for the results report), naming neither which nor what it asked."""
+        state = rules.dialogue_state(await self._dialogue(work.conn, dialogue_id))
+        data = events.DialogueParticipation(
+            dialogue_id=dialogue_id, supplier_id=supplier_id, at=now, dialogue=state
+        )
+        work.emit(new_event(events.DialogueSupplierAnswered, source=SOURCE, data=data))
 
     async def record(
         self, principal: Principal, dialogue_id: str

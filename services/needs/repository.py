@@ -224,6 +224,46 @@ async def open_needs_backed_by(conn: Connection, group_id: str) -> list[Need]:
     return [_need(r) for r in rows]
 
 
+async def all_open_needs(conn: Connection) -> list[Need]:
+    """Every open need, newest first."""
+    rows = await conn.fetch(
+        f"SELECT {_NEED_COLUMNS} FROM needs.needs WHERE status = 'open' ORDER BY published_at DESC, id DESC"
+    )
+    return [_need(r) for r in rows]
+
+
+async def groups_with_members(conn: Connection, group_ids: Sequence[str]) -> dict[str, BuyerGroup]:
+    """The buyer groups by id, each with its member authorities (by name)."""
+    rows = await conn.fetch(
+        "SELECT id::text, name, focus_area, alerts, version, created_at, updated_at "
+        "FROM needs.buyer_groups WHERE id = ANY($1::uuid[])",
+        list(group_ids),
+    )
+    members = await conn.fetch(
+        "SELECT m.buyer_group_id::text AS group_id, "
+        + ", ".join("a." + c for c in _AUTHORITY_COLUMNS.split(", "))
+        + " FROM needs.buyer_group_members m JOIN needs.authorities a ON a.id = m.authority_id "
+        "WHERE m.buyer_group_id = ANY($1::uuid[]) ORDER BY a.name, a.id",
+        list(group_ids),
+    )
+    by_group: dict[str, list[Authority]] = {}
+    for m in members:
+        by_group.setdefault(m["group_id"], []).append(_authority(m))
+    return {
+        r["id"]: BuyerGroup(
+            id=r["id"],
+            name=r["name"],
+            focus_area=r["focus_area"],
+            alerts=AlertSettings.model_validate_json(r["alerts"]),
+            version=r["version"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+            members=by_group.get(r["id"], []),
+        )
+        for r in rows
+    }
+
+
 @dataclass(frozen=True)
 class NeedFilter:
     focus_area: str | None = None
@@ -560,3 +600,34 @@ async def group_names(conn: Connection, group_ids: Sequence[str]) -> dict[str, s
         "SELECT id::text, name FROM needs.buyer_groups WHERE id = ANY($1::uuid[])", list(group_ids)
     )
     return {r["id"]: r["name"] for r in rows}
+
+
+async def answered_questions(conn: Connection, need_ids: Sequence[str]) -> dict[str, list[rules.Question]]:
+    """The answered questions of the needs' dialogues by need id, oldest first."""
+    rows = await conn.fetch(
+        "SELECT d.need_id::text AS need_id, "
+        + ", ".join(f"q.{c}" for c in _QUESTION_COLUMNS.split(", "))
+        + " FROM needs.dialogue_questions q JOIN needs.dialogues d ON d.id = q.dialogue_id "
+        "WHERE d.need_id = ANY($1::uuid[]) AND q.answer IS NOT NULL ORDER BY q.asked_at, q.id",
+        list(need_ids),
+    )
+    out: dict[str, list[rules.Question]] = {}
+    for r in rows:
+        fields = dict(r)
+        out.setdefault(fields.pop("need_id"), []).append(rules.Question(**fields))
+    return out
+
+
+async def has_answered(conn: Connection, dialogue_id: str, supplier_id: str) -> bool:
+    """Whether the supplier asked in the dialogue or responded to it (accepted, declined or
+    gave written input)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM needs.dialogue_questions WHERE dialogue_id = $1 AND asked_by = $2) "
+            "OR EXISTS (SELECT 1 FROM needs.dialogue_inputs WHERE dialogue_id = $1 AND supplier_id = $2) "
+            "OR EXISTS (SELECT 1 FROM needs.dialogue_suppliers "
+            "WHERE dialogue_id = $1 AND supplier_id = $2 AND response IS NOT NULL)",
+            dialogue_id,
+            supplier_id,
+        )
+    )

@@ -20,6 +20,8 @@ from services.contracts.events import (
     AlertState,
     BuyerGroupState,
     CloudEvent,
+    DialogueState,
+    DialogueSupplierAnswered,
     MatchState,
     NeedState,
     SupplierRemovedState,
@@ -32,6 +34,8 @@ from services.report.model import (
     AuthorityRow,
     BuyerGroupsSection,
     Counts,
+    DialogueAnswers,
+    DialoguesSection,
     JudgedPrecision,
     MatchesSection,
     NeedsSection,
@@ -63,6 +67,9 @@ class Folded:
     matches: dict[str, MatchState] = field(default_factory=dict)
     match_first_seen: dict[str, datetime] = field(default_factory=dict)
     alerts: dict[str, AlertState] = field(default_factory=dict)
+    dialogues: dict[str, DialogueState] = field(default_factory=dict)
+    # (dialogue id, supplier id) of every supplier that asked or responded in a dialogue.
+    dialogue_answers: set[tuple[str, str]] = field(default_factory=set)
     events: int = 0
 
 
@@ -92,6 +99,12 @@ def fold(events: Iterable[tuple[str, CloudEvent[Any]]]) -> Folded:
             old = out.alerts.get(data.id)
             if old is None or data.at >= old.at:
                 out.alerts[data.id] = data
+        elif topic == topics.DIALOGUES:
+            state = data if isinstance(data, DialogueState) else data.dialogue
+            if _newer(out.dialogues.get(state.id), state):
+                out.dialogues[state.id] = state
+            if isinstance(event, DialogueSupplierAnswered):
+                out.dialogue_answers.add((data.dialogue_id, data.supplier_id))
     return out
 
 
@@ -289,6 +302,36 @@ def _alerts(folded: Folded, since: datetime | None, this_year: int) -> AlertsSec
     )
 
 
+def _dialogues(folded: Folded, since: datetime | None, this_year: int) -> DialoguesSection:
+    """The suppliers invited to the dialogues opened in the window, and those of them that
+    answered one of the dialogues they were invited to, by whether they are SMEs or young."""
+    dialogues = [d for d in folded.dialogues.values() if _in(since, d.opened_at)]
+    invited: set[str] = set()
+    answered: set[str] = set()
+    for d in dialogues:
+        for supplier_id in d.invited_supplier_ids:
+            invited.add(supplier_id)
+            if (d.id, supplier_id) in folded.dialogue_answers:
+                answered.add(supplier_id)
+
+    def kinds(supplier_id: str) -> frozenset[SupplierType]:
+        state = folded.suppliers.get(supplier_id)
+        return _types(state, this_year) if isinstance(state, SupplierState) else frozenset()
+
+    def of(wanted: frozenset[SupplierType] | None) -> DialogueAnswers:
+        among = [s for s in invited if wanted is None or kinds(s) & wanted]
+        n = sum(s in answered for s in among)
+        return DialogueAnswers(invited=len(among), answered=n, share=n / len(among) if among else None)
+
+    return DialoguesSection(
+        total=len(dialogues),
+        invited=of(None),
+        smes=of(frozenset({SupplierType.sme})),
+        startups=of(frozenset({SupplierType.startup})),
+        smes_or_startups=of(_SMALL_OR_YOUNG),
+    )
+
+
 def build_report(
     folded: Folded,
     *,
@@ -306,6 +349,7 @@ def build_report(
         suppliers=_suppliers(folded, since, now.year),
         matches=_matches(folded, since, now.year),
         alerts=_alerts(folded, since, now.year),
+        dialogues=_dialogues(folded, since, now.year),
         events_read=folded.events + skipped,
         records_skipped=skipped,
     )

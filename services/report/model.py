@@ -130,6 +130,35 @@ class AlertsSection(BaseModel):
     )
 
 
+class DialogueAnswers(BaseModel):
+    invited: int = Field(description="Distinct suppliers of this kind invited to a dialogue")
+    answered: int = Field(description="Of those, suppliers that answered a dialogue they were invited to")
+    share: float | None = Field(description="answered / invited; None when none was invited")
+
+
+class DialoguesSection(BaseModel):
+    """Market dialogues opened in the window, and whether the invited suppliers answered: asked
+    a question or sent a response (accepted, declined or gave written input)."""
+
+    total: int = Field(default=0, description="Dialogues opened in the window")
+    invited: DialogueAnswers = Field(
+        default_factory=lambda: DialogueAnswers(invited=0, answered=0, share=None),
+        description="Every invited supplier (by supplier_ids or shortlist_top; not those that joined)",
+    )
+    smes: DialogueAnswers = Field(
+        default_factory=lambda: DialogueAnswers(invited=0, answered=0, share=None),
+        description="Invited suppliers that are SMEs",
+    )
+    startups: DialogueAnswers = Field(
+        default_factory=lambda: DialogueAnswers(invited=0, answered=0, share=None),
+        description="Invited suppliers that are young firms (start-ups)",
+    )
+    smes_or_startups: DialogueAnswers = Field(
+        default_factory=lambda: DialogueAnswers(invited=0, answered=0, share=None),
+        description="Invited suppliers that are SMEs or young firms",
+    )
+
+
 class Report(BaseModel):
     generated_at: datetime
     since: datetime | None
@@ -138,5 +167,6 @@ class Report(BaseModel):
     suppliers: SuppliersSection
     matches: MatchesSection
     alerts: AlertsSection
+    dialogues: DialoguesSection = Field(default_factory=DialoguesSection)
     events_read: int = Field(description="Records read from the topics")
     records_skipped: int = Field(description="Records that were not valid events and were left out")

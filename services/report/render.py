@@ -50,7 +50,7 @@ def _shares(prefix: str, shares: SupplierShares) -> list[tuple[str, str]]:
 def tables(report: Report) -> list[Table]:
     """The report as headed tables of label and value, shared by Markdown and HTML."""
     needs, groups, suppliers = report.needs, report.buyer_groups, report.suppliers
-    matches, alerts = report.matches, report.alerts
+    matches, alerts, dialogues = report.matches, report.alerts, report.dialogues
     group_rows = [
         ("Buyer groups", str(groups.total)),
         ("Member places (authorities summed over groups)", str(groups.member_authorities)),
@@ -133,6 +133,21 @@ def tables(report: Report) -> list[Table]:
                 *_counted("Delivered to", alerts.by_recipient_kind),
                 *_shares("Alerted suppliers", alerts.alerted_suppliers),
                 *_counted("Delivered on", alerts.by_day),
+            ],
+        ),
+        (
+            "Market dialogues",
+            [
+                ("Dialogues opened", str(dialogues.total)),
+                *[
+                    (f"Invited {who} that answered (asked or responded)", _of(a.answered, a.invited, a.share))
+                    for who, a in (
+                        ("suppliers", dialogues.invited),
+                        ("SMEs", dialogues.smes),
+                        ("young firms (start-ups)", dialogues.startups),
+                        ("SMEs or young firms", dialogues.smes_or_startups),
+                    )
+                ],
             ],
         ),
     ]

@@ -29,6 +29,7 @@ REPORT_TOPICS: tuple[str, ...] = (
     topics.BUYER_GROUPS,
     topics.MATCHES,
     topics.ALERTS,
+    topics.DIALOGUES,
 )
 
 

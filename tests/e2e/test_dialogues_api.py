@@ -207,19 +207,23 @@ async def test_a_dialogue_with_invited_suppliers_from_question_to_record(
             assert text in page
         assert asker["id"] in page and "Leverantör 0 AB" in page
 
-    # The events: opened, two invitations, the answer (naming no asker).
+    # The events: opened, two invitations, the answer (naming no asker), and each supplier's
+    # first question or response, once (the asker's later decline adds none).
     def mine(records: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
         return [b for b in bodies(records) if b.get("subject") == dialogue["id"]]
 
-    events = mine(await read_until(stack.kafka_bootstrap, DIALOGUES, lambda rs: len(mine(rs)) >= 4))
+    events = mine(await read_until(stack.kafka_bootstrap, DIALOGUES, lambda rs: len(mine(rs)) >= 6))
     assert [e["type"] for e in events] == [
         "dialogue.opened",
         "dialogue.supplier_invited",
         "dialogue.supplier_invited",
+        "dialogue.supplier_answered",
         "dialogue.question_answered",
+        "dialogue.supplier_answered",
     ]
-    assert events[3]["data"]["question"]["answer"] == "Ja, om effekten räcker."
-    assert "asked_by" not in str(events[3])
+    assert events[4]["data"]["question"]["answer"] == "Ja, om effekten räcker."
+    assert "asked_by" not in str(events[4])
+    assert [events[i]["data"]["supplier_id"] for i in (3, 5)] == [asker["id"], other["id"]]
 
 
 async def test_nothing_is_asked_or_answered_after_closes_at(

@@ -26,6 +26,10 @@ from services.contracts.events import (
     AlertFailed,
     AlertState,
     CloudEvent,
+    DialogueOpened,
+    DialogueParticipation,
+    DialogueState,
+    DialogueSupplierAnswered,
     MatchExplanation,
     MatchFound,
     MatchState,
@@ -37,7 +41,7 @@ from services.contracts.events import (
     match_id,
     new_event,
 )
-from services.contracts.topics import ALERTS, BUYER_GROUPS, MATCHES, NEEDS, SUPPLIERS
+from services.contracts.topics import ALERTS, BUYER_GROUPS, DIALOGUES, MATCHES, NEEDS, SUPPLIERS
 from tests.conftest import OPERATOR_TOKEN, Stack
 from tests.factories import authority, need, registration
 from tests.kafka_helpers import bodies, produce, read_until
@@ -244,7 +248,15 @@ async def test_report_counts_what_the_apis_created(stack: Stack, services: dict[
     await publish_matches_and_alerts(
         stack, startup["id"], large["id"], medium["id"], transport["id"], care["id"]
     )
+    await publish_dialogue(stack, transport["id"], invited=[startup["id"], large["id"], medium["id"]])
     window = await report_json(stack, services, "--since", "2099-01-01")
+    dialogues = window["dialogues"]
+    assert dialogues["total"] == 1
+    # The start-up (an SME too) and the large firm answered; the medium-sized SME did not.
+    assert dialogues["invited"] == {"invited": 3, "answered": 2, "share": 2 / 3}
+    assert dialogues["smes"] == {"invited": 2, "answered": 1, "share": 0.5}
+    assert dialogues["startups"] == {"invited": 1, "answered": 1, "share": 1.0}
+    assert dialogues["smes_or_startups"] == {"invited": 2, "answered": 1, "share": 0.5}
     assert (window["needs"]["total"], window["suppliers"]["total"], window["buyer_groups"]["total"]) == (
         0,
         0,
@@ -338,6 +350,37 @@ async def publish_matches_and_alerts(
     )
     await produce(
         stack.kafka_bootstrap, ALERTS, [(e.subject.encode(), e.model_dump_json().encode()) for e in alerts]
+    )
+
+
+async def publish_dialogue(stack: Stack, group: str, invited: list[str]) -> None:
+    """A dialogue opened in the future window, which its first two invitees answer."""
+    state = DialogueState(
+        id=str(uuid.uuid4()),
+        need_id=str(uuid.uuid4()),
+        buyer_group_ids=[group],
+        title="Marknadsdialog",
+        agenda="",
+        open_to_all=False,
+        closes_at=FUTURE_DAY2,
+        status="open",
+        invited_supplier_ids=invited,
+        version=1,
+        opened_at=FUTURE_DAY1,
+        updated_at=FUTURE_DAY1,
+    )
+    events: list[CloudEvent[Any]] = [new_event(DialogueOpened, source="/tests", data=state, time=FUTURE_DAY1)]
+    events += [
+        new_event(
+            DialogueSupplierAnswered,
+            source="/tests",
+            data=DialogueParticipation(dialogue_id=state.id, supplier_id=s, at=FUTURE_DAY1, dialogue=state),
+            time=FUTURE_DAY1,
+        )
+        for s in invited[:2]
+    ]
+    await produce(
+        stack.kafka_bootstrap, DIALOGUES, [(e.subject.encode(), e.model_dump_json().encode()) for e in events]
     )
 
 

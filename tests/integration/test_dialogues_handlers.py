@@ -327,6 +327,10 @@ async def test_responses_and_the_record(needs: Needs, dialogues: Dialogues, db: 
     [written] = inputs
     assert (written.supplier_id, written.text) == (accepting, "Vi har byggt tre depåer.")
     assert (await dialogues.record(OPERATOR, dialogue.id))[0].id == dialogue.id
+    # Each supplier's first question or response, once: for the report of who answered.
+    answered = [data for _, t, data in await _outbox(db, dialogue.id) if t == "dialogue.supplier_answered"]
+    assert [a["supplier_id"] for a in answered] == [accepting, declining]
+    assert sorted(answered[-1]["dialogue"]["invited_supplier_ids"]) == sorted([accepting, declining])
 
 
 # The notifier's part: the needs service's dialogue events become inbox notices.

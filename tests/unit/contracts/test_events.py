@@ -24,8 +24,10 @@ from services.contracts.events import (
     DialogueClosed,
     DialogueInvitation,
     DialogueOpened,
+    DialogueParticipation,
     DialogueQuestionAnswered,
     DialogueState,
+    DialogueSupplierAnswered,
     DialogueSupplierInvited,
     MatchExplanation,
     MatchFound,
@@ -193,6 +195,15 @@ def invitation() -> DialogueInvitation:
     return DialogueInvitation(dialogue_id=DIALOGUE_ID, supplier_id=SUPPLIER_ID, dialogue=dialogue_state())
 
 
+def participation() -> DialogueParticipation:
+    return DialogueParticipation(
+        dialogue_id=DIALOGUE_ID,
+        supplier_id=SUPPLIER_ID,
+        at=datetime(2026, 11, 23, 12, tzinfo=UTC),
+        dialogue=dialogue_state(),
+    )
+
+
 def answer() -> DialogueAnswer:
     question = AnsweredQuestion(
         id="q1", question="Kan laddarna delas?", answer="Ja.", asked_at=NOW, answered_at=NOW
@@ -218,6 +229,7 @@ EXAMPLES: list[tuple[type[CloudEvent[Any]], BaseModel]] = [
     (DialogueOpened, dialogue_state()),
     (DialogueSupplierInvited, invitation()),
     (DialogueQuestionAnswered, answer()),
+    (DialogueSupplierAnswered, participation()),
     (DialogueClosed, dialogue_state(version=3, status="closed")),
 ]
 
@@ -251,6 +263,7 @@ def test_every_type_has_an_example_and_a_topic() -> None:
         "dialogue.closed",
         "dialogue.opened",
         "dialogue.question_answered",
+        "dialogue.supplier_answered",
         "dialogue.supplier_invited",
         "match.found",
         "match.judged",
@@ -266,10 +279,18 @@ def test_every_type_has_an_example_and_a_topic() -> None:
 
 
 def test_dialogue_events_are_keyed_by_the_dialogue_and_never_name_an_asker() -> None:
-    for cls in (DialogueOpened, DialogueSupplierInvited, DialogueQuestionAnswered, DialogueClosed):
+    for cls in (
+        DialogueOpened,
+        DialogueSupplierInvited,
+        DialogueQuestionAnswered,
+        DialogueSupplierAnswered,
+        DialogueClosed,
+    ):
         assert example(cls).subject == DIALOGUE_ID
         assert topic_for(cls) == topics.DIALOGUES
     assert "asked_by" not in json.dumps(DialogueQuestionAnswered.model_json_schema())
+    # Who answered a dialogue says neither how nor what it asked.
+    assert set(DialogueParticipation.model_fields) == {"dialogue_id", "supplier_id", "at", "dialogue"}
     with pytest.raises(ValidationError, match=r"dialogue_id must be dialogue\.id"):
         DialogueInvitation(dialogue_id="other", supplier_id=SUPPLIER_ID, dialogue=dialogue_state())
     with pytest.raises(ValidationError, match=r"data\.status = closed"):

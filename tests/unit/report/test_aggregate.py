@@ -16,6 +16,10 @@ from services.contracts.events import (
     BuyerGroupState,
     BuyerGroupUpdated,
     CloudEvent,
+    DialogueOpened,
+    DialogueParticipation,
+    DialogueState,
+    DialogueSupplierAnswered,
     MatchExplanation,
     MatchFound,
     MatchJudged,
@@ -264,6 +268,7 @@ def test_the_topics_read_are_the_event_topics() -> None:
         topics.BUYER_GROUPS,
         topics.MATCHES,
         topics.ALERTS,
+        topics.DIALOGUES,
     }
 
 
@@ -354,3 +359,57 @@ def test_buyers_verdicts_on_the_ten_best_make_a_precision_per_focus_area() -> No
     assert list(precision) == ["transport"]  # no verdict on the health need
     assert (precision["transport"].judged, precision["transport"].relevant) == (3, 2)
     assert precision["transport"].precision == 2 / 3
+
+
+def dialogue(at: datetime, invited: list[str], joined: tuple[str, ...] = ()) -> DialogueState:
+    return DialogueState(
+        id=str(uuid.uuid4()),
+        need_id=str(uuid.uuid4()),
+        buyer_group_ids=["g1"],
+        title="Marknadsdialog",
+        agenda="",
+        open_to_all=bool(joined),
+        closes_at=at + timedelta(days=14),
+        status="open",
+        invited_supplier_ids=invited,
+        joined_supplier_ids=list(joined),
+        version=1,
+        opened_at=at,
+        updated_at=at,
+    )
+
+
+def answered(d: DialogueState, supplier_id: str, at: datetime) -> tuple[str, CloudEvent[Any]]:
+    data = DialogueParticipation(dialogue_id=d.id, supplier_id=supplier_id, at=at, dialogue=d)
+    return ev(DialogueSupplierAnswered, data, at)
+
+
+def test_how_many_invited_smes_and_young_firms_answered_a_dialogue() -> None:
+    sme = supplier_state(size="small", founded_year=2015)
+    young = supplier_state(size="large", founded_year=2024)
+    big = supplier_state(size="large", founded_year=1990)
+    early_sme = supplier_state(size="micro", founded_year=2010)
+    events = [ev(SupplierRegistered, s, DAY1) for s in (sme, young, big, early_sme)]
+    first = dialogue(DAY2, [sme.id, young.id, big.id])
+    second = dialogue(DAY2, [sme.id])
+    joined_by_young = dialogue(DAY2, [big.id], joined=(young.id,))
+    early = dialogue(DAY1, [early_sme.id])
+    events += [ev(DialogueOpened, d, d.opened_at) for d in (first, second, joined_by_young, early)]
+    events += [
+        answered(second, sme.id, DAY2),  # invited to both: answering one counts
+        answered(first, big.id, DAY2),
+        answered(joined_by_young, young.id, DAY2),  # joined uninvited: not an invited answer
+        answered(early, early_sme.id, DAY1),
+    ]
+
+    windowed = build_report(fold(events), since=SINCE, now=NOW).dialogues
+    assert windowed.total == 3
+    assert (windowed.invited.invited, windowed.invited.answered) == (3, 2)
+    assert (windowed.smes.invited, windowed.smes.answered, windowed.smes.share) == (1, 1, 1.0)
+    assert (windowed.startups.invited, windowed.startups.answered, windowed.startups.share) == (1, 0, 0.0)
+    assert (windowed.smes_or_startups.invited, windowed.smes_or_startups.answered) == (2, 1)
+
+    everything = build_report(fold(events), since=None, now=NOW).dialogues
+    assert (everything.total, everything.smes.invited, everything.smes.answered) == (4, 2, 2)
+    empty = build_report(fold([]), since=None, now=NOW).dialogues
+    assert (empty.total, empty.smes_or_startups.invited, empty.smes_or_startups.share) == (0, 0, None)

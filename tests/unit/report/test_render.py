@@ -45,6 +45,8 @@ def test_markdown_has_a_table_per_section() -> None:
     assert "| Matches found | 3 |" in text
     assert "| Matched suppliers: share of young companies (start-ups) | 100.0 % |" in text
     assert "| Authorities | not available (needs service not asked) |" in text
+    assert "## Market dialogues" in text
+    assert "| Invited SMEs or young firms that answered (asked or responded) | 0 of 0 (-) |" in text
 
 
 def test_html_is_self_contained_with_an_svg_chart() -> None:
