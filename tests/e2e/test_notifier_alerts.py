@@ -583,13 +583,15 @@ async def test_daily_digest_gathers_the_days_matches_within_budget(
     assert not receiver.for_recipient(s.group)  # no instant webhook for a daily recipient
 
     tomorrow = datetime.now(UTC) + timedelta(days=1, hours=1)
+    # The run makes the digest of every daily recipient with alerts held, this test's group
+    # among them (earlier modules' suppliers may have some too).
     made = await eventually(lambda: run_digests(notifier, tomorrow), timeout=30)
-    assert len(made) == 1
     assert await run_digests(notifier, tomorrow) == []  # a period's digest is made once
 
-    got = await eventually(lambda: receiver.accepted(), timeout=30)
+    got = await eventually(lambda: [r for r in receiver.for_recipient(s.group) if r.first], timeout=30)
+    assert len(got) == 1
     digest = got[0].body
-    assert digest["type"] == "digest" and got[0].delivery_id == made[0]
+    assert digest["type"] == "digest" and got[0].delivery_id in made
     assert [a["match"]["score"] for a in digest["alerts"]] == [0.9, 0.8, 0.7]
     assert digest["suppressed"] == 2
     assert all(a["summary"] for a in digest["alerts"])
