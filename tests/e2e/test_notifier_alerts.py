@@ -596,7 +596,7 @@ async def test_daily_digest_gathers_the_days_matches_within_budget(
     assert digest["suppressed"] == 2
     assert all(a["summary"] for a in digest["alerts"])
     after = notifier.metric("innomatch_notifier_alerts_suppressed_total", reason="budget")
-    assert after - before == 2
+    assert after - before >= 2  # this digest's two, and those of any other digest the run made
     assert notifier.metric("innomatch_notifier_digest_size_count") >= 1
 
 
