@@ -24,7 +24,7 @@ import asyncio
 import dataclasses
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -213,8 +213,14 @@ class Matcher:
         await repository.forget_supplier_embeddings(conn, removed)
         await repository.forget_supplier_passages(conn, removed)
         await repository.delete_suppliers(conn, removed)
-        await repository.upsert_suppliers(conn, states)
-        await repository.set_text_hashes(conn, "suppliers", {s.id: key_of(s) for s in states})
+
+        async def store() -> None:
+            # Every instance stores the same rows, so this waits for another instance's
+            # transaction that stored them first: it comes last, after the scoring, to keep
+            # that wait short (the sentences of the explanations read these rows).
+            await repository.upsert_suppliers(conn, states)
+            await repository.set_text_hashes(conn, "suppliers", {s.id: key_of(s) for s in states})
+
         for event in latest:
             if isinstance(event, SupplierRemoved):
                 self.engine.remove_supplier(event.subject)
@@ -229,10 +235,11 @@ class Matcher:
                 await _yield()
         self._gauges()
         if not changed and not removed:
+            await store()
             return
         if self.owned is not None:
             self._unsettle([*changed, *removed])
-        await self._score_suppliers(conn, changed, removed, self.owned)
+        await self._score_suppliers(conn, changed, removed, self.owned, before_write=store)
 
     async def restore(self, conn: Connection, events: list[SupplierEvent | NeedEvent]) -> None:
         """After an event went to the DLQ: memory takes back what the database holds of the
@@ -295,9 +302,10 @@ class Matcher:
         changed: dict[str, SupplierProfile],
         removed: list[str],
         owned: frozenset[int] | None,
+        before_write: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Match changed suppliers and withdraw removed ones, against the needs of the owned
-        partitions (all needs when `owned` is None)."""
+        partitions (all needs when `owned` is None); `before_write` runs once they are decided."""
         started = time.perf_counter()
         offers = []
         for profile in changed.values():
@@ -325,6 +333,8 @@ class Matcher:
         for scored in sorted(offers, key=lambda s: (s.need_id, -s.score, s.supplier_id)):
             slate.offer(scored)
         await self._refill(slate)
+        if before_write is not None:
+            await before_write()
         await self._write(conn, slate)
 
     # --- ranking needs (the owner of their partition) ------------------------------------------

@@ -488,15 +488,6 @@ class _Population:
         dot = np.bincount(np.concatenate(rows), products, minlength=self.size)
         return np.minimum(1.0, dot / TEXT_SATURATION)
 
-    def _full(
-        self, vector: dict[str, float], rows: Rows, cpv: Floats, focus: Floats, kind: Floats, sem: Floats
-    ) -> Floats:
-        """The score of `rows`, given the other components of every row: the terms added in
-        the order of the reference formula (cpv, text, focus area, supplier type, semantic)."""
-        text = WEIGHTS["text"] * self.text_of_rows(vector, rows)
-        score: Floats = cpv[rows] + text + focus[rows] + kind[rows] + sem[rows]
-        return score
-
     def region_mask(self, regions: tuple[str, ...], rows: Rows | None = None) -> Mask:
         """Which rows (all, or those given) name a region that contains or lies within one
         of `regions`."""
@@ -873,22 +864,29 @@ class NeedIndex(_Population):
     ) -> tuple[Rows, Floats, Floats]:
         """Eligible needs whose score against `supplier` may reach `threshold` (and, with
         `within_top_k`, the need's cut), with their scores (to the last bit those of
-        `scores`), among the needs of `partitions` (all when None). The text component, the
-        costly one, is computed only for needs that the other components plus the largest
-        text part bring to the bar."""
+        `scores`), among the needs of `partitions` (all when None). The costly components,
+        meaning and then text, are computed only for the needs that the cheaper ones plus the
+        largest remaining parts bring to the bar."""
         cpv, focus, kind = self._parts(supplier)
-        sem, cosines = self.semantic_component(supplier.semantic, supplier.language, rows_are_needs=True)
         bar = np.maximum(self.cut.view(), threshold) if within_top_k else np.full(self.size, threshold)
-        reach = cpv + focus + kind + sem + WEIGHTS["text"]
-        wanted = self._eligible(supplier) & (reach >= bar - MARGIN)
+        cheap = cpv + focus + kind
+        wanted = self._eligible(supplier) & (cheap + WEIGHTS["semantic"] + WEIGHTS["text"] >= bar - MARGIN)
         if partitions is not None:
             wanted &= np.isin(self.partition.view(), sorted(partitions))
         rows = np.flatnonzero(wanted)
-        score = self._full(supplier.vector, rows, cpv, focus, kind, sem)
+        sem, cosines = self.semantic_component(
+            supplier.semantic, supplier.language, rows_are_needs=True, rows=rows
+        )
+        near = cheap[rows] + sem + WEIGHTS["text"] >= bar[rows] - MARGIN
+        rows, sem, cosines = rows[near], sem[near], cosines[near]
+        # The terms added in the order of the reference formula (cpv, text, focus area,
+        # supplier type, semantic), so the scores are those of `scores` to the last bit.
+        text = WEIGHTS["text"] * self.text_of_rows(supplier.vector, rows)
+        score: Floats = cpv[rows] + text + focus[rows] + kind[rows] + sem
         if within_top_k:
             keep = score >= bar[rows] - MARGIN
-            rows, score = rows[keep], score[keep]
-        return rows, score, cosines[rows]
+            rows, score, cosines = rows[keep], score[keep], cosines[keep]
+        return rows, score, cosines
 
     def rebuilt(self) -> NeedIndex:
         fresh = NeedIndex(self.partitions)

@@ -107,10 +107,23 @@ def cpv_similarity(a: str, b: str) -> tuple[float, str]:
 
 
 def cpv_component(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> float:
+    return _cpv_fit(need_codes, supplier_codes)[0]
+
+
+def _cpv_fit(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> tuple[float, list[str]]:
+    """The CPV component, and the supplier's codes closest to the need's codes, most similar
+    first (those at least CPV_RELATED similar; for the explanation)."""
     if not need_codes or not supplier_codes:
-        return 0.0
-    best = [max(cpv_similarity(n, s)[0] for s in supplier_codes) for n in need_codes]
-    return CPV_BEST_SHARE * max(best) + (1 - CPV_BEST_SHARE) * sum(best) / len(best)
+        return 0.0, []
+    best: list[float] = []
+    related: dict[str, float] = {}
+    for n in need_codes:
+        sim, code = min(((cpv_similarity(n, s)[0], s) for s in supplier_codes), key=lambda p: (-p[0], p[1]))
+        best.append(sim)
+        if sim >= CPV_RELATED:
+            related[code] = max(related.get(code, 0.0), sim)
+    component = CPV_BEST_SHARE * max(best) + (1 - CPV_BEST_SHARE) * sum(best) / len(best)
+    return component, sorted(related, key=lambda c: (-related[c], c))
 
 
 NUTS_CODES = tuple(region.code for region in all_nuts())
@@ -170,15 +183,9 @@ class Scored:
     why_not: str | None = None
 
 
-def _shared_cpv(need: NeedProfile, supplier: SupplierProfile) -> list[SharedCpv]:
-    related: dict[str, float] = {}
-    for n in need.cpv:
-        sims = sorted(((cpv_similarity(n, s)[0], s) for s in supplier.cpv), key=lambda p: (-p[0], p[1]))
-        if sims and sims[0][0] >= CPV_RELATED:
-            sim, code = sims[0]
-            related[code] = max(related.get(code, 0.0), sim)
+def _shared_cpv(codes: list[str]) -> list[SharedCpv]:
     shared = []
-    for code in sorted(related, key=lambda c: (-related[c], c)):
+    for code in codes:
         entry = cpv_lookup(code)
         if entry is not None:
             shared.append(SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en))
@@ -226,8 +233,9 @@ def score_pair(
     """
     if cosine is None:
         cosine = pair_cosine(need, supplier)
+    cpv, closest_codes = _cpv_fit(need.cpv, supplier.cpv)
     parts = {
-        "cpv": cpv_component(need.cpv, supplier.cpv),
+        "cpv": cpv,
         "text": 0.0,
         "focus_area": 1.0 if need.focus_area in supplier.focus_areas else 0.0,
         "supplier_type": 1.0 if not need.preferred_types or need.preferred_types & supplier.types else 0.0,
@@ -250,7 +258,7 @@ def score_pair(
     surface = text.first_surface_forms(need.source_text, matched)
     explanation = MatchExplanation(
         components={k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()},
-        shared_cpv=_shared_cpv(need, supplier),
+        shared_cpv=_shared_cpv(closest_codes),
         matched_terms=sorted({surface.get(t, t) for t in matched}),
         region_verdict=region,
         trl_verdict=trl,
