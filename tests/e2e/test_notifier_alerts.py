@@ -555,7 +555,7 @@ async def test_email_has_plain_text_html_and_a_working_unsubscribe_link(
     rich = msg.get_body(("html",))
     assert plain is not None and rich is not None
     text = plain.get_content()
-    assert "with a score of 0.80" in text and "Battery chargers" in text
+    assert "Score: 0.80 out of 1" in text and "Battery chargers" in text
     assert "<li" in rich.get_content() and "Maturity: TRL 7 meets the required TRL 6" in text
     link = next(line for line in text.splitlines() if "/v1/unsubscribe?token=" in line)
     assert msg["List-Unsubscribe"] == f"<{link}>"
@@ -580,7 +580,7 @@ async def test_swedish_email_by_default(stack: Stack, notifier: Notifier, smtp: 
     plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
     assert plain is not None and rich is not None
     text, html = plain.get_content(), rich.get_content()
-    assert "med poängen 0,95" in text
+    assert "Poäng: 0,95 av 1" in text
     # Every verdict in Swedish, regions by name, and links into the forum.
     for part in (text, re.sub(r"<[^>]+>|https?://\S+", " ", html)):
         for english in ("serves", "the need is in", "meets", "required", "in meaning", "Maturity"):
