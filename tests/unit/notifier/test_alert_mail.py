@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
 
-from services.contracts.events import ExplanationFacts, MatchExplanation, SharedCpv
+from services.contracts.events import DialogueState, ExplanationFacts, MatchExplanation, SharedCpv
 from services.contracts.nuts import all_nuts, region_name
 from services.contracts.vocab import Language
 from services.notifier import mail, render
@@ -229,3 +230,55 @@ def test_region_names_of_lan_and_kommun() -> None:
     assert region_name("1480") == "Göteborgs kommun" and region_name("1480", "en") == "Göteborg Municipality"
     assert region_name("14") == "Västra Götalands län"
     assert region_name("XX9") == "XX9"
+
+
+def test_a_digest_mail_lays_out_each_alert_with_its_own_links() -> None:
+    other = dataclasses.replace(VIEW, match_id="m2", supplier_id="s2", supplier_name="Andra AB", score=0.61)
+    body = render.digest_body(
+        digest_id="d1",
+        recipient="buyer_group:g1",
+        period="daily:2026-12-03",
+        alerts=[alert(VIEW, Language.sv), alert(other, Language.sv)],
+        suppressed=3,
+        created_at="now",
+    )
+    m = render.mail(body, Language.sv, UNSUBSCRIBE, FORUM)
+    assert m.subject == "Innomatch: 2 nya matchningar"
+    assert m.text.startswith("Dagens och veckans matchningar: (3 till visas i inkorgen)")
+    for supplier in ("s1", "s2"):
+        assert f'href="https://forum.innomatch.se/needs/n1/matches/{supplier}"' in m.html
+        assert f"https://forum.innomatch.se/suppliers/{supplier}" in m.text
+    assert "Leverantör: Andra AB" in m.text and "Poäng: 0,61 av 1" in m.text
+
+
+def test_an_invitation_mail_links_to_the_need_in_the_recipients_language() -> None:
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    dialogue = DialogueState(
+        id="d1",
+        need_id="n1",
+        buyer_group_ids=["g1"],
+        title="Snabbladdning <vid depåer>",
+        agenda="",
+        open_to_all=False,
+        closes_at=now,
+        status="open",
+        version=1,
+        opened_at=now,
+        updated_at=now,
+    )
+    payload = render.notice_payload(
+        alert_id="a",
+        thread_id="t",
+        recipient="supplier:s1",
+        body=render.dialogue_notice_body("invitation", dialogue, None),
+        need_title="Elbussar",
+        created_at="now",
+        forum_url=FORUM,
+    )
+    sv = render.mail(payload, Language.sv, UNSUBSCRIBE, FORUM)
+    assert sv.subject == "Inbjudan till marknadsdialog: Snabbladdning <vid depåer>"
+    assert "Du är inbjuden till marknadsdialogen ”Snabbladdning <vid depåer>”" in sv.text
+    assert "Behovet i forumet: https://forum.innomatch.se/needs/n1" in sv.text
+    assert "&lt;vid depåer&gt;" in sv.html and "<vid" not in sv.html
+    en = render.mail(payload, Language.en, UNSUBSCRIBE, FORUM)
+    assert "The need in the forum" in en.html and "You are invited" in en.text
