@@ -83,6 +83,7 @@ __all__ = [
     "DialogueState",
     "DialogueSupplierAnswered",
     "DialogueSupplierInvited",
+    "ExplanationFacts",
     "MatchEvent",
     "MatchExplanation",
     "MatchFound",
@@ -265,6 +266,24 @@ class SharedCpv(_Model):
     label_en: str
 
 
+class ExplanationFacts(_Model):
+    """The codes and numbers behind the verdicts of an explanation, so that a reader can say
+    them in its own language (the verdicts are English)."""
+
+    supplier_regions: list[NutsCode] = Field(
+        description="The supplier's region that overlaps the need's, or all of them when none does"
+    )
+    need_regions: list[NutsCode] = Field(
+        description="The need's region that the supplier's overlaps, or all of them when none does"
+    )
+    regions_overlap: bool
+    supplier_trl: Trl
+    required_trl: Trl
+    semantic_closeness: Score | None = Field(
+        default=None, description="How close the two texts are in meaning, 0-1 (semantic_verdict)"
+    )
+
+
 class MatchExplanation(_Model):
     """Why a supplier matches a need, in terms a person can check."""
 
@@ -281,6 +300,9 @@ class MatchExplanation(_Model):
     )
     closest_passage: str | None = Field(
         default=None, description="The sentence of the supplier's profile closest in meaning to the need"
+    )
+    facts: ExplanationFacts | None = Field(
+        default=None, description="The regions, TRLs and closeness the verdicts state, as values"
     )
 
 

@@ -69,6 +69,8 @@ def describe_alert(alert: dict[str, Any], indent: str = "  ") -> list[str]:
             ("TRL", explanation.get("trl_verdict")),
             ("Score parts", _components(explanation.get("components"))),
         ]
+    # Where the web forum explains the pair (alert bodies carry their forum links).
+    rows.append(("Forum", _get(alert, "links", "why")))
     return [f"{indent}{label + ':':<14}{value}" for label, value in rows if value]
 
 

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
+    # The web forum as recipients reach it: alerts link to its pages of needs and suppliers.
+    forum_url: str = Field(
+        default="http://127.0.0.1:8050",
+        description="Base URL of the web forum; alert e-mails and webhook bodies link into it",
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
         if (self.kafka_min_insync_replicas or 1) > self.kafka_replication_factor:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from services.contracts.cpv import cpv_lookup
-from services.contracts.events import MatchExplanation, SharedCpv
+from services.contracts.events import ExplanationFacts, MatchExplanation, SharedCpv
 from services.contracts.nuts import all_nuts
 from services.matcher import semantic, text
 from services.matcher.cpv_relations import related_codes
@@ -256,6 +256,14 @@ def score_pair(
     trl_ok = supplier.trl >= need.min_trl
     trl = f"TRL {supplier.trl} {'meets' if trl_ok else 'is below'} the required {need.min_trl}"
     surface = text.first_surface_forms(need.source_text, matched)
+    facts = ExplanationFacts(
+        supplier_regions=[overlap[0]] if overlap else list(supplier.regions),
+        need_regions=[overlap[1]] if overlap else list(need.regions),
+        regions_overlap=overlap is not None,
+        supplier_trl=supplier.trl,
+        required_trl=need.min_trl,
+        semantic_closeness=None if cosine is None else round(parts["semantic"], 4),
+    )
     explanation = MatchExplanation(
         components={k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()},
         shared_cpv=_shared_cpv(closest_codes),
@@ -263,6 +271,7 @@ def score_pair(
         region_verdict=region,
         trl_verdict=trl,
         semantic_verdict=semantic_verdict(cosine, parts["semantic"]),
+        facts=facts,
     )
     why_not = None
     if overlap is None:

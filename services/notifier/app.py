@@ -17,7 +17,7 @@ from services.notifier.metrics import NotifierMetrics
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("notifier", settings)
     metrics = NotifierMetrics(runtime.metrics)
-    handlers = Handlers(metrics, smtp=settings.smtp_url is not None)
+    handlers = Handlers(metrics, smtp=settings.smtp_url is not None, forum_url=settings.forum_url)
 
     # A consumer group per topic: members of one group subscribed to different topics make
     # every start a cascade of rebalances (each pauses all consumption for seconds), and

@@ -74,6 +74,7 @@ async def _make(
                 view=views[r.match_id],
                 language=language,
                 created_at=created,
+                forum_url=settings.forum_url,
             )
             for r in kept
         ]

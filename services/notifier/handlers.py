@@ -44,6 +44,7 @@ SCHEMA = "notifier"
 class Handlers:
     metrics: NotifierMetrics
     smtp: bool  # e-mail is a channel only when an SMTP server is configured
+    forum_url: str  # notices link to the need's page in the web forum
 
     async def on_supplier_events(self, conn: Connection, events: list[SupplierEvent]) -> None:
         # The consumer has marked removed suppliers erased (erased_principals) in this
@@ -75,6 +76,7 @@ class Handlers:
             alerts=s.alerts,
             name=s.name,
             supplier_types=types,
+            profile=repository.SupplierCard(s.size.value, s.company_type.value, s.contact_email),
         ):
             await self._settings_changed(conn, principal, s.alerts.mode)
 
@@ -248,6 +250,7 @@ class Handlers:
                     body=notice.body,
                     need_title=titles.get(notice.need_id),
                     created_at=created,
+                    forum_url=self.forum_url,
                 )
                 deliveries.append(
                     repository.NoticeDelivery(

@@ -68,6 +68,15 @@ async def _lock(conn: Connection, space: int, keys: Sequence[str], exclusive: bo
 # Recipients.
 
 
+@dataclass(frozen=True)
+class SupplierCard:
+    """What an alert about a supplier shows of it besides its name."""
+
+    size: str
+    company_type: str
+    contact_email: str
+
+
 async def upsert_recipient(
     conn: Connection,
     principal: str,
@@ -77,16 +86,20 @@ async def upsert_recipient(
     alerts: AlertSettings,
     name: str,
     supplier_types: Sequence[str] = (),
+    profile: SupplierCard | None = None,
 ) -> bool:
-    """Store the newer settings; False when an older or equal version was replayed, or when
-    the principal was erased (its late or replayed events never bring its data back)."""
+    """Store the newer settings (and a supplier's size, type and public contact, shown in
+    alerts about it); False when an older or equal version was replayed, or when the
+    principal was erased (its late or replayed events never bring its data back)."""
     row = await conn.fetchrow(
-        "INSERT INTO notifier.recipients (principal, kind, version, alerts, name, supplier_types) "
-        "SELECT $1, $2, $3, $4::jsonb, $5, $6 WHERE NOT EXISTS "
+        "INSERT INTO notifier.recipients (principal, kind, version, alerts, name, supplier_types, "
+        "size, company_type, contact_email) "
+        "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9 WHERE NOT EXISTS "
         "(SELECT 1 FROM notifier.erased_principals e WHERE e.principal = $1) "
         "ON CONFLICT (principal) DO UPDATE SET "
         "version = EXCLUDED.version, alerts = EXCLUDED.alerts, name = EXCLUDED.name, "
-        "supplier_types = EXCLUDED.supplier_types, updated_at = now() "
+        "supplier_types = EXCLUDED.supplier_types, size = EXCLUDED.size, "
+        "company_type = EXCLUDED.company_type, contact_email = EXCLUDED.contact_email, updated_at = now() "
         "WHERE notifier.recipients.version < EXCLUDED.version RETURNING principal",
         principal,
         kind,
@@ -95,6 +108,9 @@ async def upsert_recipient(
         alerts.model_dump_json(),
         name,
         list(supplier_types),
+        profile.size if profile else None,
+        profile.company_type if profile else None,
+        profile.contact_email if profile else None,
     )
     return row is not None
 
@@ -176,10 +192,12 @@ async def unsubscribe_email(conn: Connection, principal: str, email: str) -> boo
 
 async def upsert_need(conn: Connection, need: NeedState) -> bool:
     row = await conn.fetchrow(
-        "INSERT INTO notifier.needs (id, version, buyer_group_id, cosigners, title, status) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
+        "INSERT INTO notifier.needs (id, version, buyer_group_id, cosigners, title, status, regions, "
+        "authority_levels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
         "buyer_group_id = EXCLUDED.buyer_group_id, cosigners = EXCLUDED.cosigners, "
-        "title = EXCLUDED.title, status = EXCLUDED.status "
+        "title = EXCLUDED.title, status = EXCLUDED.status, regions = EXCLUDED.regions, "
+        "authority_levels = EXCLUDED.authority_levels "
         "WHERE notifier.needs.version < EXCLUDED.version RETURNING id",
         need.id,
         need.version,
@@ -187,6 +205,8 @@ async def upsert_need(conn: Connection, need: NeedState) -> bool:
         need.cosigners,
         need.title,
         need.status.value,
+        list(need.regions),
+        [level.value for level in need.authority_levels],
     )
     return row is not None
 
@@ -280,11 +300,22 @@ async def matches_of_needs(conn: Connection, need_ids: Sequence[str]) -> list[Ma
     return [_match_row(r) for r in rows]
 
 
+# What a MatchView is made of (matches m, needs n, the supplier's recipient row s): the need's
+# buyer groups by name, owner first.
+_VIEW_COLUMNS = (
+    "m.version, m.score, m.status, m.need_id, m.supplier_id, m.explanation::text AS e, "
+    "n.title, n.regions AS need_regions, n.authority_levels, "
+    "ARRAY(SELECT g.name FROM unnest(n.buyer_group_id || n.cosigners) WITH ORDINALITY AS x(id, i) "
+    "JOIN notifier.recipients g ON g.principal = 'buyer_group:' || x.id ORDER BY x.i) AS groups, "
+    "s.name, s.size, s.company_type, s.contact_email, s.supplier_types"
+)
+
+
 async def views(conn: Connection, match_ids: Sequence[str]) -> dict[str, MatchView]:
     """Matches with the need title and supplier name, for rendering."""
     rows = await conn.fetch(
-        "SELECT m.id, m.version, m.score, m.status, m.need_id, m.supplier_id, m.explanation::text AS e, "
-        "n.title, s.name FROM notifier.matches m LEFT JOIN notifier.needs n ON n.id = m.need_id "
+        f"SELECT m.id, {_VIEW_COLUMNS} FROM notifier.matches m "
+        "LEFT JOIN notifier.needs n ON n.id = m.need_id "
         "LEFT JOIN notifier.recipients s ON s.principal = 'supplier:' || m.supplier_id "
         "WHERE m.id = ANY($1::text[])",
         list(set(match_ids)),
@@ -303,6 +334,13 @@ def _view(r: Any) -> MatchView:
         supplier_id=r["supplier_id"],
         supplier_name=r["name"] or None,
         explanation=MatchExplanation.model_validate_json(r["e"]),
+        need_groups=tuple(r["groups"] or ()),
+        need_regions=tuple(r["need_regions"] or ()),
+        need_authority_levels=tuple(r["authority_levels"] or ()),
+        supplier_size=r["size"],
+        supplier_company_type=r["company_type"],
+        supplier_types=tuple(r["supplier_types"] or ()),
+        supplier_contact=r["contact_email"],
     )
 
 
@@ -334,8 +372,7 @@ async def inbox(
 ) -> list[tuple[Any, MatchView]]:
     rows = await conn.fetch(
         "SELECT a.id AS alert_id, a.read_at IS NOT NULL AS read, a.created_at, a.updated_at, "
-        "m.id, m.version, m.score, m.status, m.need_id, m.supplier_id, m.explanation::text AS e, "
-        "n.title, s.name FROM notifier.alerts a JOIN notifier.matches m ON m.id = a.match_id "
+        f"m.id, {_VIEW_COLUMNS} FROM notifier.alerts a JOIN notifier.matches m ON m.id = a.match_id "
         "LEFT JOIN notifier.needs n ON n.id = m.need_id "
         "LEFT JOIN notifier.recipients s ON s.principal = 'supplier:' || m.supplier_id "
         "LEFT JOIN notifier.recipients r ON r.principal = a.principal "

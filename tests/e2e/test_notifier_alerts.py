@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from services.contracts.events import (
     BuyerGroupCreated,
     BuyerGroupState,
     BuyerGroupUpdated,
+    ExplanationFacts,
     MatchExplanation,
     MatchFound,
     MatchJudged,
@@ -136,7 +138,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture(scope="module")
 def notifier(stack: Stack, smtp: SmtpServer) -> Iterator[Notifier]:
-    process = Notifier(stack, INNOMATCH_SMTP_URL=smtp.url).start()
+    process = Notifier(stack, INNOMATCH_SMTP_URL=smtp.url, INNOMATCH_FORUM_URL=FORUM).start()
     yield process
     process.stop()
 
@@ -212,9 +214,19 @@ EXPLANATION = MatchExplanation(
     components={"cpv": 0.4, "text": 0.25, "focus_area": 0.1, "supplier_type": 0.1},
     shared_cpv=[SharedCpv(code="31158100", label_sv="Batteriladdare", label_en="Battery chargers")],
     matched_terms=["elbussar", "laddning"],
-    region_verdict="serves SE11, the need is in SE11",
+    region_verdict="serves SE11, the need is in SE110",
     trl_verdict="TRL 7 meets the required 6",
+    semantic_verdict="close in meaning (0.63; cosine 0.812)",
+    facts=ExplanationFacts(
+        supplier_regions=["SE11"],
+        need_regions=["SE110"],
+        regions_overlap=True,
+        supplier_trl=7,
+        required_trl=6,
+        semantic_closeness=0.63,
+    ),
 )
+FORUM = "https://forum.innomatch.test"
 
 
 def match_event(
@@ -318,7 +330,17 @@ async def test_signed_instant_alert_with_explanation_arrives(
     assert body["need"]["title"] == "Laddinfrastruktur för elbussar"
     assert body["supplier"]["name"] == "Leverantör 0 AB"
     assert "31158100 Batteriladdare" in body["summary"]  # Swedish by default
+    assert "Mognadsgrad: TRL 7 når upp till kravet TRL 6" in body["summary"]
     assert body["explanation"]["matched_terms"] == ["elbussar", "laddning"]
+    need, supplier = s.need_id, s.suppliers[0]
+    assert body["links"] == {
+        "need": f"{FORUM}/needs/{need}",
+        "shortlist": f"{FORUM}/needs/{need}/shortlist",
+        "supplier": f"{FORUM}/suppliers/{supplier}",
+        "why": f"{FORUM}/needs/{need}/matches/{supplier}",
+    }
+    assert body["need"]["buyer_groups"] == ["Region Stockholms innovationsgrupp"]
+    assert body["supplier"]["contact_email"] and body["supplier"]["size"]
 
     audit = await read_until(
         stack.kafka_bootstrap,
@@ -533,8 +555,8 @@ async def test_email_has_plain_text_html_and_a_working_unsubscribe_link(
     rich = msg.get_body(("html",))
     assert plain is not None and rich is not None
     text = plain.get_content()
-    assert "with a score of 0.80" in text and "Battery chargers" in text
-    assert "<li>" in rich.get_content()
+    assert "Score: 0.80 out of 1" in text and "Battery chargers" in text
+    assert "<li" in rich.get_content() and "Maturity: TRL 7 meets the required TRL 6" in text
     link = next(line for line in text.splitlines() if "/v1/unsubscribe?token=" in line)
     assert msg["List-Unsubscribe"] == f"<{link}>"
 
@@ -554,8 +576,23 @@ async def test_swedish_email_by_default(stack: Stack, notifier: Notifier, smtp: 
     await publish(stack, match_event(s.need_id, s.suppliers[0], 0.95))
     msg = (await eventually(lambda: smtp.to(address), timeout=30))[0]
     assert msg["Subject"] == "Ny matchning: Laddinfrastruktur för elbussar"
-    plain = msg.get_body(("plain",))
-    assert plain is not None and "med poängen 0,95" in plain.get_content()
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and rich is not None
+    text, html = plain.get_content(), rich.get_content()
+    assert "Poäng: 0,95 av 1" in text
+    # Every verdict in Swedish, regions by name, and links into the forum.
+    for part in (text, re.sub(r"<[^>]+>|https?://\S+", " ", html)):
+        for english in ("serves", "the need is in", "meets", "required", "in meaning", "Maturity"):
+            assert english not in part, english
+        assert "SE11" not in part
+        assert "Region: leverantören verkar i Stockholm, behovet gäller Stockholms län" in part
+        assert "Mognadsgrad: TRL 7 når upp till kravet TRL 6" in part
+    assert '<html lang="sv">' in html
+    need, supplier = s.need_id, s.suppliers[0]
+    assert f'href="{FORUM}/needs/{need}"' in html  # a supplier is shown the need
+    assert f'href="{FORUM}/needs/{need}/matches/{supplier}"' in html
+    assert f"{FORUM}/needs/{need}/matches/{supplier}" in text
 
 
 async def run_digests(notifier: Notifier, at: datetime) -> list[str]:

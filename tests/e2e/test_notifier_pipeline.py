@@ -85,6 +85,11 @@ async def test_a_published_need_reaches_the_groups_webhook_signed_and_explained(
             assert body["explanation"]["region_verdict"] and body["summary"].startswith(
                 f"Laddbolaget {marker} AB matchar behovet"
             )
+            # The matcher sends the verdicts' facts; the summary says them in Swedish, by name.
+            assert body["explanation"]["facts"]["need_regions"] == [region]
+            assert "behovet gäller Norrbottens län" in body["summary"] and region not in body["summary"]
+            assert body["links"]["why"].endswith(f"/needs/{need_id}/matches/{supplier_id}")
+            assert body["need"]["buyer_groups"] == [f"Elbussgruppen {marker}"]
 
             inbox = await http.get(
                 f"{services['notifier']}/v1/inbox", headers={"Authorization": f"Bearer {token}"}

@@ -349,7 +349,7 @@ async def test_the_notifier_tells_invited_suppliers_and_every_participant_of_eac
     dialogue = await dialogues.open(group, need_id, _body(invitees={"supplier_ids": [asker, other]}))
     question = await dialogues.ask(supplier(asker), dialogue.id, "Kan laddarna delas med taxi?")
     await dialogues.answer(group, dialogue.id, question.id, "Ja, om effekten räcker.")
-    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False)
+    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False, forum_url="http://forum.test")
     inbox = Inbox(lambda: db, "secret")
 
     for _ in range(2):  # a redelivered batch adds nothing
@@ -383,7 +383,7 @@ async def test_dialogue_notices_go_over_the_recipients_webhooks_at_once_or_wait_
     dialogue = await dialogues.open(group, need_id, _body(invitees={"supplier_ids": [known, unknown]}))
     question = await dialogues.ask(supplier(unknown), dialogue.id, "Vilken effekt?")
     await dialogues.answer(group, dialogue.id, question.id, "200 kW.")
-    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False)
+    handlers = Handlers(NotifierMetrics(Metrics("notifier")), smtp=False, forum_url="http://forum.test")
     hook = {"webhook_url": "https://leverantor.se/hook", "webhook_secret": "s" * 20, "mode": "weekly"}
     told = factories.supplier_state(id=known, alerts=hook)
 

@@ -73,7 +73,8 @@ class Claimer:
             # The matches of every body rendered in this claim, in one query.
             wanted = [_match_of(r) for r in fresh] + [_match_of(r) for batch in batches for r in batch]
             views = await repository.views(conn, wanted) if wanted else {}
-            frozen = await _freeze(conn, fresh, views, recipients) if fresh else {}
+            forum = self.settings.forum_url
+            frozen = await _freeze(conn, fresh, views, recipients, forum) if fresh else {}
             made = await self._make_batches(conn, batches, views, recipients, token) if batches else []
         by_id = {r.id: r for r in leased}
         claims = []
@@ -117,7 +118,10 @@ class Claimer:
         for batch in batches:
             principal, channel = batch[0].principal, batch[0].channel
             ident = str(uuid.uuid5(_BATCH_NAMESPACE, "/".join(sorted(r.id for r in batch))))
-            items = [_body(r.id, r.principal, views[_match_of(r)], recipients, created) for r in batch]
+            items = [
+                _body(r.id, r.principal, views[_match_of(r)], recipients, created, self.settings.forum_url)
+                for r in batch
+            ]
             payload = render.batch_body(batch_id=ident, recipient=principal, alerts=items, created_at=created)
             event_time = min((r.event_time for r in batch if r.event_time), default=None)
             members = [(r.id, views[_match_of(r)].version) for r in batch]
@@ -153,6 +157,7 @@ def _body(
     view: render.MatchView,
     recipients: dict[str, policy.Recipient],
     created: str,
+    forum_url: str,
 ) -> dict[str, Any]:
     recipient = recipients.get(principal)
     return render.alert_body(
@@ -162,6 +167,7 @@ def _body(
         view=view,
         language=recipient.alerts.language if recipient else Language.sv,
         created_at=created,
+        forum_url=forum_url,
     )
 
 
@@ -170,13 +176,15 @@ async def _freeze(
     rows: list[LeasedRow],
     views: dict[str, render.MatchView],
     recipients: dict[str, policy.Recipient],
+    forum_url: str,
 ) -> dict[str, tuple[dict[str, Any], str]]:
     """Render the body of each first try and store it with the delivery id it goes under."""
     created = datetime.now(UTC).isoformat()
     out: dict[str, tuple[dict[str, Any], str]] = {}
     for r in rows:
         view = views[_match_of(r)]
-        out[r.id] = (_body(r.id, r.principal, view, recipients, created), f"{r.id}.{view.version}")
+        body = _body(r.id, r.principal, view, recipients, created, forum_url)
+        out[r.id] = (body, f"{r.id}.{view.version}")
     await repository.freeze_bodies(
         conn, [repository.FrozenBody(i, b, k, b["match"]["version"]) for i, (b, k) in out.items()]
     )

@@ -74,7 +74,7 @@ class Sender:
         to = recipient.alerts.email
         token = mail.unsubscribe_token(self.secret, claim.principal, to)
         link = f"{self.public_url}/v1/unsubscribe?token={token}"
-        content = render.mail(claim.payload, recipient.alerts.language, link)
+        content = render.mail(claim.payload, recipient.alerts.language, link, self.settings.forum_url)
         msg = mail.message(
             content,
             sender=self.settings.notifier_email_from,

@@ -106,12 +106,19 @@ def test_a_good_pair_explains_every_component() -> None:
     assert [c.code for c in scored.explanation.shared_cpv] == ["31158100"]
     assert "laddinfrastruktur" in scored.explanation.matched_terms  # the need's own word
     assert scored.explanation.region_verdict == "serves SE1, the need is in SE110"
+    facts = scored.explanation.facts  # the same verdicts as values, for readers in any language
+    assert facts is not None
+    assert (facts.supplier_regions, facts.need_regions, facts.regions_overlap) == (["SE1"], ["SE110"], True)
+    assert (facts.supplier_trl, facts.required_trl) == (supplier().trl, need().min_trl)
+    assert facts.semantic_closeness == pytest.approx(1.0)
 
 
 def test_hard_constraints_are_never_traded_against_the_score() -> None:
     far = score_pair(need(), supplier(regions=("SE2",)), threshold=0.0)
     assert not far.eligible and far.why_not is not None and far.why_not.startswith("region:")
     assert far.score > 0.8  # a high score does not make it a match
+    assert far.explanation.facts is not None and not far.explanation.facts.regions_overlap
+    assert far.explanation.facts.supplier_regions == ["SE2"]
     young = score_pair(need(), supplier(trl=4), threshold=0.0)
     assert not young.eligible and young.why_not == "maturity: TRL 4 is below the required 6"
 

@@ -53,14 +53,21 @@ def test_an_answer_notice_in_each_language() -> None:
         body=body,
         need_title="Elbussar",
         created_at="x",
+        forum_url="https://forum.innomatch.se/",
     )
     assert payload["type"] == "dialogue_notice" and payload["dialogue"]["need_title"] == "Elbussar"
     assert "s1" not in str(payload)  # neither the asker nor the other participants
-    sv = render.mail(payload, Language.sv, "https://innomatch/unsubscribe")
-    en = render.mail(payload, Language.en, "https://innomatch/unsubscribe")
+    assert payload["links"] == {"need": "https://forum.innomatch.se/needs/n1"}
+    sv = render.mail(payload, Language.sv, "https://innomatch/unsubscribe", "https://other")
+    en = render.mail(payload, Language.en, "https://innomatch/unsubscribe", "https://other")
     assert sv.subject == "Nytt svar i marknadsdialogen: Snabbladdning"
-    assert "Vilken effekt? Svar: 200 kW." in sv.text and "https://innomatch/unsubscribe" in sv.text
-    assert en.subject == "New answer in the market dialogue: Snabbladdning" and "Answer: 200 kW." in en.html
+    assert "Fråga: Vilken effekt?" in sv.text and "Svar: 200 kW." in sv.text
+    assert "https://innomatch/unsubscribe" in sv.text
+    assert "Behovet i forumet: https://forum.innomatch.se/needs/n1" in sv.text
+    assert 'href="https://forum.innomatch.se/needs/n1"' in sv.html and '<html lang="sv">' in sv.html
+    assert en.subject == "New answer in the market dialogue: Snabbladdning"
+    assert "<strong>Answer:</strong> 200 kW." in en.html and "Answer: 200 kW." in en.text
+    assert "Svar" not in en.text and "Answer" not in sv.text
 
 
 def test_an_invitation_names_the_dialogue_the_need_and_the_deadline() -> None:

@@ -2,10 +2,12 @@ import dataclasses
 
 import pytest
 
-from services.contracts.events import MatchExplanation, SharedCpv
+from services.contracts.events import ExplanationFacts, MatchExplanation, SharedCpv
 from services.contracts.vocab import Language
 from services.notifier import mail, render, webhook
 from services.notifier.render import MatchView
+
+FORUM = "https://forum.innomatch.se"
 
 VIEW = MatchView(
     match_id="m",
@@ -22,6 +24,13 @@ VIEW = MatchView(
         matched_terms=["elbussar"],
         region_verdict="serves SE11, the need is in SE11",
         trl_verdict="TRL 7 meets the required 6",
+        facts=ExplanationFacts(
+            supplier_regions=["SE11"],
+            need_regions=["SE11"],
+            regions_overlap=True,
+            supplier_trl=7,
+            required_trl=6,
+        ),
     ),
 )
 
@@ -37,9 +46,15 @@ def test_explanation_in_swedish_and_english() -> None:
 
 def test_mail_has_both_parts_and_the_unsubscribe_link() -> None:
     body = render.alert_body(
-        alert_id="a", thread_id="t", recipient="supplier:s", view=VIEW, language=Language.en, created_at="now"
+        alert_id="a",
+        thread_id="t",
+        recipient="supplier:s",
+        view=VIEW,
+        language=Language.en,
+        created_at="now",
+        forum_url=FORUM,
     )
-    m = render.mail(body, Language.en, "https://innomatch.se/v1/unsubscribe?token=x&y=<z>")
+    m = render.mail(body, Language.en, "https://innomatch.se/v1/unsubscribe?token=x&y=<z>", FORUM)
     assert m.subject == "New match: Laddinfrastruktur för elbussar"
     assert "https://innomatch.se/v1/unsubscribe?token=x&y=<z>" in m.text
     assert 'href="https://innomatch.se/v1/unsubscribe?token=x&amp;y=&lt;z&gt;"' in m.html
@@ -57,14 +72,15 @@ def test_a_batch_mail_lists_every_alert_of_one_need_under_its_title() -> None:
             view=VIEW,
             language=Language.sv,
             created_at="now",
+            forum_url=FORUM,
         )
         for i in range(3)
     ]
     body = render.batch_body(batch_id="b", recipient="buyer_group:g", alerts=items, created_at="now")
-    m = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x")
+    m = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x", FORUM)
     assert m.subject == "Innomatch: 3 nya matchningar: Laddinfrastruktur för elbussar"
     assert m.text.startswith("Innomatch har hittat 3 matchningar:")
-    assert m.text.count("\n- ") == 3 and m.html.count("<li>") == 3
+    assert m.text.count("\nLeverantör: Laddbolaget AB\n") == 3 and m.html.count("<h2 ") == 3
 
 
 def test_signature_is_hmac_of_timestamp_and_body() -> None:
@@ -100,9 +116,15 @@ def test_a_line_break_in_a_title_cannot_add_a_mail_header() -> None:
     title = "Laddning\r\nBcc: everyone@example.se\nX-Injected: yes"
     view = dataclasses.replace(VIEW, need_title=title)
     body = render.alert_body(
-        alert_id="a", thread_id="t", recipient="g", view=view, language=Language.sv, created_at="now"
+        alert_id="a",
+        thread_id="t",
+        recipient="g",
+        view=view,
+        language=Language.sv,
+        created_at="now",
+        forum_url=FORUM,
     )
-    content = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x")
+    content = render.mail(body, Language.sv, "https://innomatch.se/v1/unsubscribe?token=x", FORUM)
     msg = mail.message(
         content, sender="a@innomatch.se", to="b@kommun.se", delivery_id="d.1", unsubscribe_url="https://x/u"
     )
@@ -121,6 +143,7 @@ def test_an_erased_suppliers_name_and_quoted_passage_leave_every_stored_body() -
             view=view,
             language=language,
             created_at="now",
+            forum_url=FORUM,
         )
 
     other = dataclasses.replace(VIEW, supplier_id="s-2", supplier_name="Kvar AB")
@@ -132,7 +155,7 @@ def test_an_erased_suppliers_name_and_quoted_passage_leave_every_stored_body() -
     assert passage_only["explanation"]["closest_passage"] is None  # type: ignore[index]
     single = body(VIEW, Language.sv)
     assert render.without_supplier(single, VIEW.supplier_id) is single
-    assert single["supplier"] == {"id": VIEW.supplier_id, "name": None}
+    assert single["supplier"]["name"] is None and single["supplier"]["id"] == VIEW.supplier_id
     assert single["summary"] == render.explain(dataclasses.replace(VIEW, supplier_name=None), Language.sv)
 
     batch = render.batch_body(
