@@ -158,7 +158,9 @@ def round_of(instances: int, needs: list[Any], suppliers: list[Any], seed: int) 
                 "INNOMATCH_DATABASE_URL": database_url,
                 "INNOMATCH_OPERATOR_TOKEN": secrets.token_urlsafe(32),
             }
-            settings = Settings(mode="development", kafka_bootstrap=tansu.bootstrap, database_url=database_url)
+            settings = Settings(
+                mode="development", kafka_bootstrap=tansu.bootstrap, database_url=database_url
+            )
             asyncio.run(ensure_database(database_url))
             asyncio.run(migrate(settings, ["matcher"]))
             topics = [*ALL_TOPICS, *(dlq(t) for t in ALL_TOPICS)]
