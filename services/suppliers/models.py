@@ -57,7 +57,13 @@ class SupplierRegistration(BaseModel):
     size: SupplierSize
     company_type: CompanyType
     founded_year: FoundedYear
-    contact_email: EmailAddress
+    contact_email: Annotated[
+        EmailAddress,
+        Field(
+            description="The company's public contact: the buyer groups of the needs it matches see it "
+            "in their alerts, and sign-in links to the web forum are sent to it"
+        ),
+    ]
     capabilities: Capabilities
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
