@@ -33,7 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
         runtime,
         title="Innomatch forum",
         description="The forum in a browser: needs, suppliers, matches and dialogues.",
-        routers=[public.router, account.router, supplier.router, buyer.router, operator.router],
+        # Fixed paths (/needs/new, /suppliers/new) before the public pages' /needs/{id}, /suppliers/{id}.
+        routers=[account.router, supplier.router, buyer.router, operator.router, public.router],
         max_body_bytes=256 * 1024,
     )
     app.state.forum = Forum(settings, lambda: runtime.pool, backend, mailer)

@@ -182,6 +182,15 @@ def why_not_sentence(why_not: str | None, lang: Lang) -> str | None:
     return f"The score {m['score']} is below the threshold {m['threshold']} for a match; weakest is {part}."
 
 
+def _shared_code(shared: Mapping[str, Any], lang: Lang) -> str:
+    """A shared CPV code with its check digit and its label in the reader's language."""
+    code = str(shared.get("code", ""))
+    entry = cpv_lookup(code) if code else None
+    if entry is not None:
+        return f"{entry.code} {entry.label(lang)}"
+    return f"{code} {shared.get('label_sv' if lang == 'sv' else 'label_en', '')}".strip()
+
+
 @dataclass(frozen=True)
 class Explained:
     """A match explanation as sentences, and the score's parts largest first."""
@@ -194,10 +203,7 @@ def explain(explanation: Mapping[str, Any], lang: Lang) -> Explained:
     sentences: list[str] = []
     shared = explanation.get("shared_cpv") or []
     if shared:
-        names = "; ".join(
-            f"{c.get('code', '')} {c.get('label_sv' if lang == 'sv' else 'label_en', '')}".strip()
-            for c in shared
-        )
+        names = "; ".join(_shared_code(c, lang) for c in shared)
         sentences.append(
             f"Gemensamma CPV-områden: {names}." if lang == "sv" else f"Shared CPV areas: {names}."
         )

@@ -26,7 +26,7 @@ from services.web.client import ApiError
 router = APIRouter(include_in_schema=False)
 
 
-async def _cpv_hits(request: Request, query: str) -> list[dict[str, Any]] | None:
+async def cpv_hits(request: Request, query: str) -> list[dict[str, Any]] | None:
     """The CPV search's hits for the picker (None when nothing was searched)."""
     if not query.strip():
         return None
@@ -57,7 +57,7 @@ async def registration_form(request: Request, visitor: VisitorDep) -> HTMLRespon
 async def register(request: Request, form: CheckedForm, visitor: VisitorDep) -> Response:
     values = as_lists(form)
     if forms.one(values, "action") == "search_cpv":
-        hits = await _cpv_hits(request, forms.one(values, "cpv_query"))
+        hits = await cpv_hits(request, forms.one(values, "cpv_query"))
         return _form_page(request, "supplier_form.html", values, errors={}, cpv_hits=hits, registering=True)
     body = forms.supplier_body(values, registering=True)
     old = session_id(request)
@@ -104,7 +104,7 @@ async def change_profile(request: Request, form: CheckedForm, visitor: VisitorDe
     values = as_lists(form)
     values["org_number"] = [str(supplier["org_number"])]
     if forms.one(values, "action") == "search_cpv":
-        hits = await _cpv_hits(request, forms.one(values, "cpv_query"))
+        hits = await cpv_hits(request, forms.one(values, "cpv_query"))
         return _form_page(
             request,
             "supplier_form.html",
