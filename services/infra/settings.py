@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # production unless set), how long a session and a sign-in link live, and the Grafana
     # its operator page links to.
     web_public_url: str | None = None
+    # How the forum reaches the other services, e.g. "http://{service}:{port}" (compose,
+    # Kubernetes Services); unset: http://<INNOMATCH_HOST>:<the service's port>.
+    web_backend_url_template: str | None = Field(default=None, pattern=r"^https?://.*\{service\}")
     web_secure_cookies: bool | None = None
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     web_link_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
@@ -158,3 +161,9 @@ class Settings(BaseSettings):
 
     def url_of(self, service: ServiceName) -> str:
         return f"http://{self.host}:{self.port_of(service)}"
+
+    def backend_url_of(self, service: ServiceName) -> str:
+        """Where the web forum calls `service`: the template's URL, else url_of."""
+        if self.web_backend_url_template:
+            return self.web_backend_url_template.format(service=service, port=self.port_of(service))
+        return self.url_of(service)

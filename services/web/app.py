@@ -26,7 +26,7 @@ _BACKENDS: tuple[ServiceName, ...] = ("suppliers", "needs", "matcher", "notifier
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("web", settings)
     operator_token = settings.operator_token.get_secret_value() if settings.operator_token else None
-    backend = Backend({s: settings.url_of(s) for s in _BACKENDS}, operator_token)
+    backend = Backend({s: settings.backend_url_of(s) for s in _BACKENDS}, operator_token)
     dev_mode = settings.mode == "development"
     mailer = Mailer(settings.smtp_url, settings.web_email_from, keep_outbox=dev_mode)
     app = create_service_app(

@@ -39,7 +39,7 @@ async def _report_body(request: Request) -> str | None:
                 make_report(
                     settings.kafka_bootstrap,
                     since=None,
-                    needs_url=settings.url_of("needs"),
+                    needs_url=settings.backend_url_of("needs"),
                     operator_token=forum.backend.operator_token,
                     fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 ),
