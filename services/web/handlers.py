@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import asyncpg
 
@@ -102,7 +103,9 @@ class Forum:
                 return None
             raise
 
-    async def send_link(self, kind: str, ident: str, email: str, base_url: str, lang: Lang) -> None:
+    async def send_link(
+        self, kind: str, ident: str, email: str, base_url: str, lang: Lang, next_path: str = "/"
+    ) -> None:
         """Mail a one-time link to the principal's contact address when `email` is that address.
         The caller says the same whatever happens, so the form tells nobody who is registered."""
         if kind not in ("supplier", "buyer_group") or not ident or len(ident) > 100:
@@ -117,7 +120,7 @@ class Forum:
                 security.digest(token), f"{kind}:{ident}", self.settings.web_link_minutes
             )
         base = (self.settings.web_public_url or base_url).rstrip("/")
-        link = f"{base}/sign-in/{token}"
+        link = f"{base}/sign-in/{token}" + (f"?{urlencode({'next': next_path})}" if next_path != "/" else "")
         minutes = int(self.settings.web_link_minutes)
         if lang == "sv":
             subject = "Din inloggningslänk till Innomatch"

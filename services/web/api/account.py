@@ -59,13 +59,14 @@ async def ask_for_link(request: Request, form: CheckedForm, visitor: VisitorDep)
         errors["id"] = "Fyll i ert id." if lang == "sv" else "Fill in your id."
     if "@" not in email:
         errors["email"] = "Fyll i en e-postadress." if lang == "sv" else "Fill in an e-mail address."
+    next_path = _safe_next(str(form.get("next") or "/"))
     if not errors:
-        await forum_of(request).send_link(kind, ident, email, str(request.base_url), lang)
+        await forum_of(request).send_link(kind, ident, email, str(request.base_url), lang, next_path)
     return render(
         request,
         "sign_in.html",
         status=422 if errors else 200,
-        next="/",
+        next=next_path,
         kind=kind,
         ident=ident,
         email=email,
@@ -78,15 +79,24 @@ async def ask_for_link(request: Request, form: CheckedForm, visitor: VisitorDep)
 async def confirm_link(request: Request, token: str, visitor: VisitorDep) -> HTMLResponse:
     """A page with a button: mail scanners that follow links do not use up the link."""
     usable = await forum_of(request).link_usable(token)
-    return render(request, "sign_in_link.html", status=200 if usable else 410, token=token, usable=usable)
+    next_path = _safe_next(request.query_params.get("next"))
+    return render(
+        request,
+        "sign_in_link.html",
+        status=200 if usable else 410,
+        token=token,
+        usable=usable,
+        next=next_path,
+    )
 
 
 @router.post("/sign-in/{token}", response_model=None)
 async def use_link(request: Request, token: str, form: CheckedForm, visitor: VisitorDep) -> Response:
     signed = await forum_of(request).use_link(token, new_session(request))
     if signed is None:
-        return render(request, "sign_in_link.html", status=410, token=token, usable=False)
-    return redirect(home_of(signed.kind))
+        return render(request, "sign_in_link.html", status=410, token=token, usable=False, next="/")
+    next_path = _safe_next(request.query_params.get("next"))
+    return redirect(next_path if next_path != "/" else home_of(signed.kind))
 
 
 @router.post("/sign-in-operator", response_model=None)
