@@ -1,18 +1,22 @@
-"""The other services' public HTTP APIs, as the forum calls them (httpx, one pooled client).
+"""The other services' public HTTP APIs, as the forum calls them (aiohttp, one pooled session).
 
 The forum holds no data of its own about needs, suppliers or matches: every page asks the
 service that owns them, with the signed-in principal's token (or none, for public reads, or
 the operator token where the forum acts for a person it has checked itself: sending a sign-in
 link, a supplier's public profile). Error bodies keep the services' one shape; a 422's
 fields come back as a mapping from field path to reason, for the form that caused them.
+
+aiohttp rather than httpx: a page makes up to four calls, and httpx's client costs several
+times aiohttp's CPU a request (see the README's benchmarks).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 Service = Literal["suppliers", "needs", "matcher", "notifier"]
 
@@ -28,33 +32,35 @@ class ApiError(Exception):
         self.fields: dict[str, str] = dict(fields or {})
 
 
-def _error(response: httpx.Response) -> ApiError:
+def _error(status: int, reason: str, text: str) -> ApiError:
     try:
-        body = response.json()
+        body = json.loads(text)
         error = body.get("error", {}) if isinstance(body, dict) else {}
     except ValueError:
         error = {}
     fields: dict[str, str] = {}
     for f in error.get("fields") or []:
         fields.setdefault(str(f.get("field", "")), str(f.get("reason", "")))
-    return ApiError(
-        response.status_code,
-        str(error.get("code", "error")),
-        str(error.get("message", response.reason_phrase)),
-        fields,
-    )
+    return ApiError(status, str(error.get("code", "error")), str(error.get("message", reason)), fields)
 
 
 class Backend:
     def __init__(self, urls: Mapping[str, str], operator_token: str | None, timeout_s: float = 10.0) -> None:
         self._urls = dict(urls)
         self._operator_token = operator_token
-        self._http = httpx.AsyncClient(
-            timeout=timeout_s, limits=httpx.Limits(max_connections=100, max_keepalive_connections=50)
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
+            )
+        return self._session
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     @property
     def operator_token(self) -> str | None:
@@ -74,18 +80,19 @@ class Backend:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
-            response = await self._http.request(
-                method, self._urls[service] + path, headers=headers, params=query, json=body
-            )
-        except httpx.HTTPError as exc:
+            async with self._http().request(
+                method, self._urls[service] + path, headers=headers, params=_query(params), json=body
+            ) as response:
+                text = await response.text()
+                status, reason = response.status, response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(503, "unavailable", f"the {service} service did not answer") from exc
-        if response.status_code >= 400:
-            raise _error(response)
-        if response.status_code == 204 or not response.content:
+        if status >= 400:
+            raise _error(status, reason, text)
+        if status == 204 or not text:
             return None
-        return response.json()
+        return json.loads(text)
 
     async def as_operator(self, service: Service, method: str, path: str, **kwargs: Any) -> Any:
         if not self._operator_token:
@@ -104,9 +111,18 @@ class Backend:
         """An HTML or text representation (the dialogue record, say)."""
         headers = {"Accept": "text/html", **({"Authorization": f"Bearer {token}"} if token else {})}
         try:
-            response = await self._http.get(self._urls[service] + path, headers=headers, params=params)
-        except httpx.HTTPError as exc:
+            async with self._http().get(
+                self._urls[service] + path, headers=headers, params=_query(params)
+            ) as response:
+                text = await response.text()
+                status, reason = response.status, response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(503, "unavailable", f"the {service} service did not answer") from exc
-        if response.status_code >= 400:
-            raise _error(response)
-        return response.text
+        if status >= 400:
+            raise _error(status, reason, text)
+        return text
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Query parameters without the empty ones, as strings."""
+    return {k: str(v) for k, v in (params or {}).items() if v not in (None, "")}

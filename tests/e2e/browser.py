@@ -66,6 +66,7 @@ class Browser:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         height = self.driver.execute_script("return document.body.scrollHeight")
         self.driver.set_window_size(1280, min(max(int(height) + 40, 800), 3000))
+        self.driver.execute_script("window.scrollTo(0, 0)")
         self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
         self.driver.set_window_size(1280, 1500)
 

@@ -249,6 +249,20 @@ def test_a_buyer_group_signs_in_by_link_publishes_a_need_and_sees_its_shortlist(
     forum.reload_until(lambda: "Kontaktad" in forum.text(), timeout=30)
     forum.screenshot("pair")
 
+    # A market dialogue with the best match, from the need's page.
+    forum.visit_checked(f"/needs/{need_id}/dialogues/new")
+    forum.fill("title", f"Marknadsdialog om {word}")
+    forum.fill("agenda", "Behovet, era frågor, nästa steg.")
+    forum.driver.execute_script("document.getElementById('closes_at').value = '2099-05-01T16:00'")
+    forum.fill("shortlist_top", "1")
+    forum.submit()
+    assert forum.path.startswith("/dialogues/")
+    assert "Stenvårdarna AB" in forum.text()
+    forum.check_accessibility()
+    forum.visit_checked(f"/needs/{need_id}")
+    assert f"Marknadsdialog om {word}" in forum.text()
+    forum.visit_checked("/group")
+
     # The link worked once; a second use (another browser, no session) is refused.
     forum.driver.delete_all_cookies()
     forum.driver.get(link)
