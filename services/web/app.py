@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     mailer = Mailer(settings.smtp_url, settings.web_email_from, keep_outbox=dev_mode)
     app = create_service_app(
         runtime,
-        title="Innomatch forum",
+        title="Innomatch web",
         description="The forum in a browser: needs, suppliers, matches and dialogues.",
         # Fixed paths (/needs/new, /suppliers/new) before the public pages' /needs/{id}, /suppliers/{id}.
         routers=[account.router, supplier.router, buyer.router, operator.router, public.router],
