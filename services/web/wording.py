@@ -191,6 +191,55 @@ def _shared_code(shared: Mapping[str, Any], lang: Lang) -> str:
     return f"{code} {shared.get('label_sv' if lang == 'sv' else 'label_en', '')}".strip()
 
 
+# The services' validation reasons (pydantic's and the contracts'), in Swedish. A reason not
+# listed here is shown as it came.
+_REASONS_SV: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), sv)
+    for pattern, sv in (
+        (r"^Field required$", "Fältet måste fyllas i."),
+        (r"^Input should be a valid integer", "Skriv ett heltal."),
+        (r"^Input should be a valid number", "Skriv ett tal."),
+        (r"^Input should be a valid date", "Skriv ett datum, till exempel 2030-06-30."),
+        (r"^Input should be a valid datetime", "Skriv datum och tid."),
+        (r"^Input should be less than or equal to (\S+)$", "Värdet ska vara högst \\1."),
+        (r"^Input should be greater than or equal to (\S+)$", "Värdet ska vara minst \\1."),
+        (r"^Input should be '", "Välj ett av alternativen."),
+        (r"^String should have at least 1 character", "Fältet måste fyllas i."),
+        (r"^String should have at most (\d+) characters?", "Högst \\1 tecken."),
+        (r"^List should have at least 1 item", "Välj minst ett alternativ."),
+        (r"^List should have at most (\d+) items?", "Högst \\1 val."),
+        (
+            r"check digit does not match: is a digit mistyped\?",
+            "Kontrollsiffran stämmer inte: är en siffra felskriven?",
+        ),
+        (r"check digit does not match: (\S+) is the code", "Kontrollsiffran stämmer inte: koden är \\1."),
+        (
+            r"^(.+) is not an organisation number",
+            "\\1 är inte ett organisationsnummer (10 siffror, till exempel 556036-0793).",
+        ),
+        (r"^third digit must be 2 or more", "Tredje siffran ska vara 2 eller mer i ett organisationsnummer."),
+        (r"^founded_year must be between 1800 and (\d+)", "Året ska ligga mellan 1800 och \\1."),
+        (r"^trl must be 1-9", "Mognadsgraden ska vara 1-9."),
+        (r"^not an e-mail address", "Inte en e-postadress: skriv till exempel namn@exempel.se."),
+        (r"^(\S+) is not a CPV 2008 code", "\\1 är inte en CPV-kod."),
+        (r"^(.+) is not a CPV code", "\\1 är inte en CPV-kod (8 siffror, till exempel 45000000-7)."),
+        (r"^region (\S+) is not a Swedish NUTS code", "\\1 är inte en svensk region."),
+        (r"^(\w+) must be after today \(([\d-]+)\)", "Datumet måste vara efter i dag (\\2)."),
+        (r"^unknown field$", "Okänt fält."),
+    )
+)
+
+
+def reason(text: str, lang: Lang) -> str:
+    """A service's validation reason in the reader's language."""
+    if lang == "en":
+        return text
+    for pattern, sv in _REASONS_SV:
+        if m := pattern.search(text):
+            return m.expand(sv)
+    return text
+
+
 @dataclass(frozen=True)
 class Explained:
     """A match explanation as sentences, and the score's parts largest first."""

@@ -112,6 +112,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     def t(sv: str, en: str) -> str:
         return sv if lang == "sv" else en
 
+    errors = context.get("errors")
+    if isinstance(errors, dict):  # the services' reasons in the page's language
+        context["errors"] = {name: wording.reason(str(text), lang) for name, text in errors.items()}
     other = "en" if lang == "sv" else "sv"
     query = dict(request.query_params)
     query["lang"] = other

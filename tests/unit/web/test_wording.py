@@ -62,3 +62,17 @@ def test_vocabulary_labels_in_both_languages() -> None:
     assert wording.label("procedure", "pre_commercial", "en") == "Pre-commercial procurement"
     assert wording.label("procedure", "unknown", "sv") == "unknown"
     assert wording.region_names(["SE", "SE110"]) == "Sverige, Stockholms län"
+
+
+def test_validation_reasons_of_the_services_read_in_swedish() -> None:
+    assert wording.reason("Field required", "sv") == "Fältet måste fyllas i."
+    assert wording.reason("check digit does not match: is a digit mistyped?", "sv") == (
+        "Kontrollsiffran stämmer inte: är en siffra felskriven?"
+    )
+    assert wording.reason("region SE99 is not a Swedish NUTS code", "sv") == "SE99 är inte en svensk region."
+    assert wording.reason("Input should be less than or equal to 1", "sv") == "Värdet ska vara högst 1."
+    assert wording.reason("respond_by must be after today (2026-11-23)", "sv") == (
+        "Datumet måste vara efter i dag (2026-11-23)."
+    )
+    assert wording.reason("Field required", "en") == "Field required"
+    assert wording.reason("something new", "sv") == "something new"
