@@ -114,6 +114,11 @@ class Forum:
         if contact is None or contact.strip().lower() != email.strip().lower():
             log.info("sign_in_link_refused", kind=kind)
             return
+        if self.settings.mode == "production" and not self.settings.web_public_url:
+            # The request's Host header is the sender's to choose: a link built from it could
+            # send the victim's sign-in token to another site.
+            log.error("sign_in_link_not_sent", reason="INNOMATCH_WEB_PUBLIC_URL is not set")
+            return
         token = security.new_secret()
         async with self._pool().acquire() as conn:
             await WebRepository(conn).add_link(

@@ -67,7 +67,9 @@ async def register(request: Request, form: CheckedForm, visitor: VisitorDep) -> 
         request.state.sid, request.state.set_sid = old, False
         if exc.status not in (409, 422, 429):
             raise
-        errors = forms.field_errors(exc.fields) if exc.fields else {"org_number": exc.message}
+        # 409: the organisation number is registered already; 429: too many registrations.
+        field = "org_number" if exc.status == 409 else "form"
+        errors = forms.field_errors(exc.fields) if exc.fields else {field: exc.message}
         return _form_page(
             request, "supplier_form.html", values, status=422, errors=errors, cpv_hits=None, registering=True
         )
