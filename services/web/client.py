@@ -13,6 +13,7 @@ times aiohttp's CPU a request (see the README's benchmarks).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -77,6 +78,7 @@ class Backend:
         body: Any = None,
     ) -> Any:
         """The JSON of a successful answer (None for 204); ApiError otherwise."""
+        _check_path(path)
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -109,6 +111,7 @@ class Backend:
 
     async def text(self, service: Service, path: str, *, token: str | None, params: Mapping[str, Any]) -> str:
         """An HTML or text representation (the dialogue record, say)."""
+        _check_path(path)
         headers = {"Accept": "text/html", **({"Authorization": f"Bearer {token}"} if token else {})}
         try:
             async with self._http().get(
@@ -121,6 +124,17 @@ class Backend:
         if status >= 400:
             raise _error(status, reason, text)
         return text
+
+
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def _check_path(path: str) -> None:
+    """Ids from the page's URL go into these paths: a segment that is not a plain id (a dot
+    segment, a query, an encoded character) would call another route than the page meant."""
+    segments = path.split("/")
+    if any(s in (".", "..") or not _SAFE_SEGMENT.fullmatch(s) for s in segments):
+        raise ApiError(404, "not_found", "no such resource")
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -198,7 +199,7 @@ async def why_not_lookup(request: Request, need_id: str, visitor: VisitorDep) ->
     supplier_id = request.query_params.get("supplier_id", "").strip()
     if not supplier_id:
         return redirect(f"/needs/{need_id}/shortlist")
-    return redirect(f"/needs/{need_id}/matches/{supplier_id}")
+    return redirect(f"/needs/{need_id}/matches/{quote(supplier_id, safe='')}")
 
 
 @router.get("/needs/{need_id}/matches/{supplier_id}", response_class=HTMLResponse)
