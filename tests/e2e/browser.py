@@ -19,6 +19,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -98,9 +100,23 @@ class Browser:
             box.click()
 
     def submit(self, css: str = "main form button[type=submit]") -> None:
+        """Press a form's button and wait for the page it leads to (every form here posts
+        to the server), so the next look at the page does not race the navigation."""
         button = self.find(css)
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        button.click()
+        self._navigate(button)
+
+    def follow(self, css: str) -> None:
+        """Follow a link and wait for the page it leads to."""
+        self._navigate(self.find(css))
+
+    def _navigate(self, element: WebElement) -> None:
+        old_page = self.find("html")
+        element.click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old_page))
+        WebDriverWait(self.driver, 30).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
 
     def html_lang(self) -> str:
         return str(self.find("html").get_attribute("lang"))

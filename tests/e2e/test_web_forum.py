@@ -107,7 +107,7 @@ def test_open_needs_are_listed_in_swedish_and_a_need_page_shows_its_facts(
     forum.check_accessibility()
     forum.screenshot("needs")
 
-    forum.find(f"a[href='/needs/{need['id']}']").click()
+    forum.follow(f"a[href='/needs/{need['id']}']")
     page = forum.text()
     assert "37535200-9 Lekplatsutrustning" in page
     assert "Stockholm" in page  # the region by name, not code
@@ -116,7 +116,7 @@ def test_open_needs_are_listed_in_swedish_and_a_need_page_shows_its_facts(
     forum.check_accessibility()
     forum.screenshot("need")
 
-    forum.find("a[hreflang='en']").click()
+    forum.follow("a[hreflang='en']")
     assert forum.html_lang() == "en"
     assert "Playground equipment" in forum.text()
     forum.visit_checked("/?cpv=not-a-code")  # the filter's error is shown next to it
