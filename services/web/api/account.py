@@ -35,11 +35,14 @@ def home_of(kind: str) -> str:
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request, visitor: VisitorDep) -> HTMLResponse:
     q = request.query_params
+    next_path = _safe_next(q.get("next"))
+    # A shortlist is a buyer group's page: its link in an alert e-mail is for the group.
+    default_kind = "buyer_group" if next_path.endswith("/shortlist") or next_path == "/group" else "supplier"
     return render(
         request,
         "sign_in.html",
-        next=_safe_next(q.get("next")),
-        kind=q.get("kind", "supplier"),
+        next=next_path,
+        kind=q.get("kind", default_kind),
         ident=q.get("id", ""),
         errors={},
         sent=False,
