@@ -25,7 +25,7 @@ def _settings() -> Settings:
 
 @app.command()
 def serve(
-    service: Annotated[ServiceName, typer.Argument(help="suppliers, needs, matcher or notifier")],
+    service: Annotated[ServiceName, typer.Argument(help="suppliers, needs, matcher, notifier or web")],
 ) -> None:
     """Run one service (production entry point; settings from INNOMATCH_* variables)."""
     import uvicorn
@@ -87,7 +87,7 @@ def dev(
         typer.Option("--demo", help="also load demo data through the APIs and print alerts as they arrive"),
     ] = False,
 ) -> None:
-    """Run everything on this machine: broker, database and the four services. Ctrl-C stops it."""
+    """Run everything on this machine: broker, database and the five services. Ctrl-C stops it."""
     import os
 
     from services.infra.devstack import run_dev

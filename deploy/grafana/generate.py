@@ -344,7 +344,7 @@ def kpi_row(layout: Layout) -> list[Panel]:
 def dashboard() -> dict[str, Any]:
     layout = Layout()
     panels = kpi_row(layout)
-    for service in ("needs", "suppliers", "matcher", "notifier"):
+    for service in ("needs", "suppliers", "matcher", "notifier", "web"):
         panels += service_row(layout, service)
         if service == "matcher":
             layout.newline()

@@ -39,11 +39,14 @@ PROMETHEUS = "prometheus"
 RULES = REPO / "deploy" / "prometheus" / "rules"
 # Each service's first replica on these ports, the second on the next one.
 SERVICE_BASE_PORTS = {"needs": 8110, "suppliers": 8120, "matcher": 8130, "notifier": 8140}
+# The web forum is not part of this topology: it holds no state the faults could lose, and
+# it would need every replica's address; it runs against `innomatch dev` or a deployment.
+TOPOLOGY_SERVICES = tuple(s for s in SERVICES if s != "web")
 
 
 def process_names() -> list[tuple[str, str]]:
     """(process name, service) for every replica: suppliers-1, suppliers-2, needs-1, ..."""
-    return [(f"{service}-{r}", service) for service in SERVICES for r in range(1, REPLICAS + 1)]
+    return [(f"{service}-{r}", service) for service in TOPOLOGY_SERVICES for r in range(1, REPLICAS + 1)]
 
 
 @dataclass(frozen=True)

@@ -353,6 +353,8 @@ def run_dev(data_dir: Path, kafka_port: int, postgres_port: int, on_ready: OnRea
         print(f"  kafka      {tansu.bootstrap}")
         print(f"  postgres   {database_url}")
         print(f"  operator token: {operator_token}")
+        if "web" in urls:
+            print(f"  forum      {urls['web']}/   (sign-in mails: {urls['web']}/dev/mail)")
         print(
             f"Written to {data_dir / 'dev.json'}. A service that exits is started again; "
             "Ctrl-C stops everything.",

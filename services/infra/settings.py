@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Known to everyone who reads this file, so it is only acceptable in development mode.
 DEV_TOKEN_SECRET = "innomatch-development-token-secret-not-for-production"  # noqa: S105
 
-ServiceName = Literal["suppliers", "needs", "matcher", "notifier"]
-SERVICES: tuple[ServiceName, ...] = ("suppliers", "needs", "matcher", "notifier")
+ServiceName = Literal["suppliers", "needs", "matcher", "notifier", "web"]
+SERVICES: tuple[ServiceName, ...] = ("suppliers", "needs", "matcher", "notifier", "web")
 
 
 class Settings(BaseSettings):
@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     needs_port: int = 8010
     matcher_port: int = 8030
     notifier_port: int = 8040
+    web_port: int = 8050
 
     # tansu answers a fetch only after the full wait, so keep this low in development.
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
@@ -117,14 +118,23 @@ class Settings(BaseSettings):
     )
     ocds_publisher_name: str = Field(default="Innomatch", min_length=1, max_length=200)
 
+    # The web forum (services/web): where people reach it (the sign-in links in its mails;
+    # the request's own address when unset), whether its cookies are Secure (on in
+    # production unless set), how long a session and a sign-in link live, and the Grafana
+    # its operator page links to.
+    web_public_url: str | None = None
+    # How the forum reaches the other services, e.g. "http://{service}:{port}" (compose,
+    # Kubernetes Services); unset: http://<INNOMATCH_HOST>:<the service's port>.
+    web_backend_url_template: str | None = Field(default=None, pattern=r"^https?://.*\{service\}")
+    web_secure_cookies: bool | None = None
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    web_link_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    web_email_from: str = "Innomatch <forum@innomatch.local>"
+    grafana_url: str | None = None
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    # The web forum as recipients reach it: alerts link to its pages of needs and suppliers.
-    forum_url: str = Field(
-        default="http://127.0.0.1:8050",
-        description="Base URL of the web forum; alert e-mails and webhook bodies link into it",
-    )
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
@@ -152,3 +162,15 @@ class Settings(BaseSettings):
 
     def url_of(self, service: ServiceName) -> str:
         return f"http://{self.host}:{self.port_of(service)}"
+
+    @property
+    def forum_url(self) -> str:
+        """The web forum as people reach it (INNOMATCH_WEB_PUBLIC_URL), else its local address:
+        the base of the links that alerts and sign-in mails carry."""
+        return (self.web_public_url or self.url_of("web")).rstrip("/")
+
+    def backend_url_of(self, service: ServiceName) -> str:
+        """Where the web forum calls `service`: the template's URL, else url_of."""
+        if self.web_backend_url_template:
+            return self.web_backend_url_template.format(service=service, port=self.port_of(service))
+        return self.url_of(service)

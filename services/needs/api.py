@@ -514,6 +514,22 @@ async def open_dialogue(
 
 
 @router.get(
+    "/needs/{need_id}/dialogues",
+    tags=["dialogues"],
+    summary="A need's market dialogues that the caller may read, newest first",
+    description=(
+        "Dialogues open to all for anyone; the others for the need's buyer groups, their "
+        "invited or joined suppliers and operators. Empty when there are none."
+    ),
+    responses=error_responses(422),
+)
+async def need_dialogues(
+    need_id: uuid.UUID, principal: OptionalPrincipalDep, dialogues: DialoguesDep
+) -> list[DialogueOut]:
+    return [_dialogue_out(d) for d in await dialogues.of_need(principal, str(need_id))]
+
+
+@router.get(
     "/dialogues/{dialogue_id}",
     tags=["dialogues"],
     summary="A market dialogue: its groups, suppliers and deadline",

@@ -471,6 +471,19 @@ class Dialogues(UseCases):
         _authorize_reader(principal, dialogue)
         return dialogue
 
+    async def of_need(self, principal: Principal | None, need_id: str) -> list[Dialogue]:
+        """The need's dialogues that the caller may read (see _authorize_reader), newest first."""
+        readable = []
+        async with self.pool.acquire() as conn:
+            for dialogue_id in await repository.dialogue_ids_of_need(conn, need_id):
+                dialogue = await self._dialogue(conn, dialogue_id)
+                try:
+                    _authorize_reader(principal, dialogue)
+                except (Unauthenticated, Forbidden):
+                    continue
+                readable.append(dialogue)
+        return readable
+
     async def _participant(
         self, work: UnitOfWork, principal: Principal, dialogue: Dialogue, now: datetime
     ) -> str:

@@ -508,6 +508,15 @@ async def get_dialogue(
     )
 
 
+async def dialogue_ids_of_need(conn: Connection, need_id: str) -> list[str]:
+    """The need's dialogues, newest first."""
+    rows = await conn.fetch(
+        "SELECT id::text AS id FROM needs.dialogues WHERE need_id = $1 ORDER BY opened_at DESC, id",
+        need_id,
+    )
+    return [r["id"] for r in rows]
+
+
 async def due_dialogues(conn: Connection, now: datetime, limit: int) -> list[str]:
     """Open dialogues whose closes_at has passed, locked (others skip them) until commit."""
     rows = await conn.fetch(

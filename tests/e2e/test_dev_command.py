@@ -59,7 +59,7 @@ def test_dev_starts_everything_and_ctrl_c_leaves_no_process(tmp_path: Path) -> N
             assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
             assert "innomatch_" in httpx.get(f"{url}/metrics", timeout=5).text
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 6  # four services, the broker, the database
+        assert len(children) >= 7  # five services, the broker, the database
     finally:
         proc.send_signal(signal.SIGINT)
         try:

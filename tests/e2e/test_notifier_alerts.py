@@ -138,7 +138,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture(scope="module")
 def notifier(stack: Stack, smtp: SmtpServer) -> Iterator[Notifier]:
-    process = Notifier(stack, INNOMATCH_SMTP_URL=smtp.url, INNOMATCH_FORUM_URL=FORUM).start()
+    process = Notifier(stack, INNOMATCH_SMTP_URL=smtp.url, INNOMATCH_WEB_PUBLIC_URL=FORUM).start()
     yield process
     process.stop()
 

@@ -108,7 +108,7 @@ def dev_config(services: dict[str, str]) -> dict[str, Any]:
         service = static["labels"]["component"]
         static["targets"] = [services[service].removeprefix("http://")]
     targets = [t for s in job["static_configs"] for t in s["targets"]]
-    assert len(targets) == 4 and all(t.startswith("127.0.0.1:") for t in targets)
+    assert len(targets) == len(SERVICES) and all(t.startswith("127.0.0.1:") for t in targets)
     return config
 
 
@@ -183,7 +183,7 @@ def test_prometheus_scrapes_all_four_services(prometheus: str) -> None:
         health = {t["labels"]["component"]: t["health"] for t in targets if t["labels"]["job"] == "innomatch"}
         return health if health == {s: "up" for s in SERVICES} else None
 
-    wait_for("all four targets up", up)
+    wait_for("every target up", up)
     result = query(prometheus, 'up{job="innomatch"}')
     assert {r["metric"]["component"]: r["value"][1] for r in result} == {s: "1" for s in SERVICES}
 

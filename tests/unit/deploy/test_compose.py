@@ -12,7 +12,7 @@ import yaml
 from services.infra.settings import SERVICES
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
-PORTS = {"needs": 8010, "suppliers": 8020, "matcher": 8030, "notifier": 8040}
+PORTS = {"needs": 8010, "suppliers": 8020, "matcher": 8030, "notifier": 8040, "web": 8050}
 JOBS = ("migrate", "topics")
 
 

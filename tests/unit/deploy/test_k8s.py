@@ -14,7 +14,7 @@ from services.infra.broker import TOPIC_CONFIGS
 from services.infra.settings import SERVICES
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
-PORTS = {"needs": 8010, "suppliers": 8020, "matcher": 8030, "notifier": 8040}
+PORTS = {"needs": 8010, "suppliers": 8020, "matcher": 8030, "notifier": 8040, "web": 8050}
 
 
 def documents(folder: Path) -> Iterator[dict[str, Any]]:

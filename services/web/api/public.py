@@ -1,0 +1,138 @@
+"""Pages anyone may see: the open needs with search and filters, a need, a supplier's public
+profile, and the CPV search the forms use."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from services.contracts.nuts import all_nuts
+from services.web.api.common import VisitorDep, forum_of, lang_of, render
+from services.web.client import ApiError
+from services.web.handlers import Visitor
+
+router = APIRouter(include_in_schema=False)
+
+FILTERS = ("q", "focus_area", "cpv", "region", "procedure")
+# A buyer group's name and authorities as need pages show them, kept briefly: every view of a
+# need would otherwise ask the needs service for each of its groups.
+_GROUP_KEEP_S = 30.0
+_GROUPS: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def regions() -> list[tuple[str, str, int]]:
+    """(code, name, level) of every Swedish NUTS region, for selects and check boxes."""
+    return [(r.code, r.name, r.level) for r in all_nuts()]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def needs_list(request: Request, visitor: VisitorDep) -> HTMLResponse:
+    query = {k: request.query_params.get(k, "").strip() for k in FILTERS}
+    cursor = request.query_params.get("cursor") or None
+    errors: dict[str, str] = {}
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    try:
+        page = await forum_of(request).backend.call(
+            "needs", "GET", "/v1/needs", params={**query, "cursor": cursor, "limit": 20}
+        )
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        errors = {k.split(".")[-1]: v for k, v in exc.fields.items()}
+    next_query = {**{k: v for k, v in query.items() if v}, "cursor": page.get("next_cursor")}
+    return render(
+        request,
+        "needs.html",
+        needs=page.get("items", []),
+        next_cursor=page.get("next_cursor"),
+        next_query=next_query,
+        query=query,
+        errors=errors,
+        regions=regions(),
+        filtered=any(query.values()),
+    )
+
+
+async def _groups(request: Request, need: dict[str, Any]) -> list[dict[str, Any]]:
+    """The need's owning group, then its co-signers: names and member authorities (public
+    facts of a published need, read as operator since the groups route is not public)."""
+    backend = forum_of(request).backend
+    ids = [need["buyer_group_id"], *need.get("cosigners", [])]
+
+    async def one(group_id: str) -> dict[str, Any]:
+        cached = _GROUPS.get(group_id)
+        if cached is not None and time.monotonic() - cached[0] < _GROUP_KEEP_S:
+            return cached[1]
+        try:
+            group = await backend.as_operator("needs", "GET", f"/v1/buyer-groups/{group_id}")
+        except ApiError:
+            return {"id": group_id, "name": None, "members": []}
+        public = {"id": group_id, "name": group.get("name"), "members": group.get("members", [])}
+        if len(_GROUPS) > 10_000:
+            _GROUPS.clear()
+        _GROUPS[group_id] = (time.monotonic(), public)
+        return public
+
+    return list(await asyncio.gather(*(one(g) for g in ids)))
+
+
+def can_see_shortlist(visitor: Visitor, need: dict[str, Any]) -> bool:
+    return visitor.is_operator or (
+        visitor.kind == "buyer_group"
+        and (visitor.id == need.get("buyer_group_id") or visitor.id in need.get("cosigners", []))
+    )
+
+
+@router.get("/needs/{need_id}", response_class=HTMLResponse)
+async def need_page(request: Request, need_id: str, visitor: VisitorDep) -> HTMLResponse:
+    forum = forum_of(request)
+    need = await forum.backend.call("needs", "GET", f"/v1/needs/{need_id}", token=visitor.token)
+    groups = await _groups(request, need)
+    dialogues: list[dict[str, Any]] = []
+    try:
+        dialogues = await forum.backend.call(
+            "needs", "GET", f"/v1/needs/{need_id}/dialogues", token=visitor.token
+        )
+    except ApiError:
+        dialogues = []  # a needs service without the list: the page shows no dialogue
+    return render(
+        request,
+        "need.html",
+        need=need,
+        groups=groups,
+        dialogues=[d for d in dialogues if d.get("status") == "open"],
+        owner=can_see_shortlist(visitor, need),
+    )
+
+
+@router.get("/suppliers/{supplier_id}", response_class=HTMLResponse)
+async def supplier_page(request: Request, supplier_id: str, visitor: VisitorDep) -> HTMLResponse:
+    """A supplier's public profile: what it offers, not its alert settings. The contact
+    address is shown to signed-in buyer groups, operators and the supplier itself."""
+    supplier = await forum_of(request).backend.as_operator("suppliers", "GET", f"/v1/suppliers/{supplier_id}")
+    return render(
+        request,
+        "supplier.html",
+        supplier=supplier,
+        own=visitor.is_supplier(supplier_id),
+        show_contact=visitor.is_operator or visitor.is_buyer_group() or visitor.is_supplier(supplier_id),
+    )
+
+
+@router.get("/cpv/search")
+async def cpv_search(request: Request) -> JSONResponse:
+    """CPV codes by words (the suppliers service's search), for the forms' picker."""
+    q = request.query_params.get("q", "").strip()[:100]
+    if not q:
+        return JSONResponse([])
+    try:
+        hits = await forum_of(request).backend.call(
+            "suppliers", "GET", "/v1/cpv", params={"q": q, "lang": lang_of(request)}
+        )
+    except ApiError as exc:
+        return JSONResponse({"error": exc.message}, status_code=422 if exc.status == 422 else 502)
+    return JSONResponse(hits[:20])

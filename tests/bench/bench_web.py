@@ -1,0 +1,117 @@
+"""Forum pages rendered per second, and their latency, at 50 concurrent users of a running
+dev stack.
+
+    uv run innomatch dev                                   # in one terminal
+    uv run python -m tests.bench.bench_web --seconds 20    # in another
+
+Reads the URLs and the operator token from .innomatch/dev.json, publishes a few needs through
+the API (one buyer group), signs in to the forum as the operator (a real session, so every
+request also looks its session up), then lets wrk (web_pages.lua) GET, in turn, the open
+needs list, a search, each need's page and each need's shortlist. Each page is server-side
+rendered from one to three calls to the other services. Prints pages per second and p50/p99
+latency and writes them to tests/bench/results/web.json. Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from tests.bench.bench_needs import create_group
+from tests.bench.bench_registration import DEV_JSON, run_wrk
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "web.json"
+TARGET = {"p99_ms": 150, "connections": 50}
+
+
+def publish(needs_url: str, group_id: str, token: str, count: int) -> list[str]:
+    ids = []
+    with httpx.Client(base_url=needs_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        for i in range(count):
+            need = http.post(
+                f"/v1/buyer-groups/{group_id}/needs",
+                json={
+                    "title": f"Sidmätning {i}: laddinfrastruktur för elbussar",
+                    "description": "Snabbladdning av elbussar vid depåer och ändhållplatser.",
+                    "cpv_codes": ["31158100", "34144900"],
+                    "focus_area": "transport",
+                    "regions": ["SE11", "SE12"],
+                    "min_trl": 6,
+                    "procedure": "innovation_partnership",
+                    "respond_by": "2099-06-30",
+                },
+            )
+            need.raise_for_status()
+            ids.append(need.json()["id"])
+    return ids
+
+
+def operator_session(web_url: str, operator_token: str) -> str:
+    """Sign in to the forum as the operator; the session cookie as a Cookie header."""
+    with httpx.Client(base_url=web_url, timeout=30) as http:
+        page = http.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None, "no CSRF token on the sign-in page"
+        signed = http.post(
+            "/sign-in-operator", data={"csrf_token": csrf.group(1), "operator_token": operator_token}
+        )
+        assert signed.status_code == 303, f"operator sign-in failed: {signed.status_code}"
+        return f"innomatch_sid={http.cookies['innomatch_sid']}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (at most 120)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent users")
+    parser.add_argument("--warmup-seconds", type=float, default=3.0)
+    parser.add_argument("--needs", type=int, default=5, help="needs to publish and visit")
+    parser.add_argument("--dev-json", type=Path, default=DEV_JSON)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    seconds = max(1.0, min(args.seconds, 120.0))
+    dev = json.loads(args.dev_json.read_text())
+    urls = dev["services"]
+    group_id, token = create_group(urls["needs"], dev["operator_token"])
+    need_ids = publish(urls["needs"], group_id, token, args.needs)
+    paths = ["/", "/?q=elbussar&region=SE11"]
+    paths += [f"/needs/{n}" for n in need_ids] + [f"/needs/{n}/shortlist" for n in need_ids]
+    os.environ["BENCH_PATHS"] = " ".join(paths)
+    os.environ["BENCH_COOKIE"] = operator_session(urls["web"], dev["operator_token"])
+    script = HERE / "web_pages.lua"
+    if args.warmup_seconds > 0:
+        run_wrk(urls["web"], script, connections=args.connections, seconds=args.warmup_seconds)
+    result = run_wrk(urls["web"], script, connections=args.connections, seconds=seconds)
+    rendered = result["requests"] - result["non_2xx"]
+    report = {
+        "benchmark": "web",
+        "at": datetime.now(UTC).isoformat(),
+        "url": urls["web"],
+        "connections": args.connections,
+        "paths": paths,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "pages_per_s": round(rendered / result["duration_s"], 1),
+        "target": TARGET,
+        **result,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    latency = result["latency_ms"]
+    print(
+        f"{rendered} pages in {result['duration_s']} s: {report['pages_per_s']}/s, "
+        f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, non-2xx {result['non_2xx']}; "
+        f"written to {args.out}"
+    )
+    return 0 if result["non_2xx"] == 0 and result["socket_errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
