@@ -135,7 +135,6 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
         if (self.kafka_min_insync_replicas or 1) > self.kafka_replication_factor:
