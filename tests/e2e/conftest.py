@@ -36,11 +36,12 @@ def serve(stack: Stack, names: Sequence[str], **env_overrides: str) -> Iterator[
     procs = {s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s], env=env) for s in names}
     urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
     try:
-        # Generous: on a loaded machine the matcher's start (reference statistics) is slow.
-        deadline = time.monotonic() + 120
+        # Generous: on a loaded machine the matcher's start (reference statistics, and what
+        # earlier modules left to catch up on) is slow.
+        deadline = time.monotonic() + 240
         pending = set(names)
         while pending:
-            assert time.monotonic() < deadline, f"not ready within 120 s: {pending}"
+            assert time.monotonic() < deadline, f"not ready within 240 s: {pending}"
             for s in list(pending):
                 assert procs[s].poll() is None, f"{s} exited with {procs[s].returncode}"
                 try:
