@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -210,19 +210,17 @@ def with_translations(counts: Counter[str], weight: float = 0.5) -> dict[str, fl
 
 
 def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
-    """For each wanted term, the first word of `text` that produced it (for explanations).
+    """For each wanted term, the first word of `text` that produced it (for explanations)."""
+    forms = _surface_forms(text)
+    return {t: forms[t] for t in wanted if t in forms}
 
-    The text is read only as far as the last wanted term: an explanation names a few terms,
-    most of them in a need's title."""
-    missing = set(wanted)
+
+@lru_cache(maxsize=1024)
+def _surface_forms(text: str) -> dict[str, str]:
+    """Every term of `text` and the first word that produced it: read once per text, as a
+    need's text explains all of its matches."""
     found: dict[str, str] = {}
-    for match in _WORD.finditer(unicodedata.normalize("NFC", text.lower())):
-        if len(found) == len(missing):
-            break
-        word = match.group()
-        if len(word) < 2 or word in STOPWORDS:
-            continue
-        for term in word_terms(word):
-            if term in missing and term not in found:
-                found[term] = word
+    for w in words(text):
+        for t in word_terms(w):
+            found.setdefault(t, w)
     return found
