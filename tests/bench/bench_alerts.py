@@ -279,8 +279,11 @@ def summary(values: list[float]) -> dict[str, float | None]:
     return {q: round(percentile(values, v), 1) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
 
 
-async def watch_matches(bootstrap: str, seen: dict[str, float]) -> None:
-    """Note when each need's first match event can be read from the matches topic."""
+async def watch_matches(
+    bootstrap: str, seen: dict[str, float], key: str = "need_id", ready: asyncio.Event | None = None
+) -> None:
+    """Note when the first match event of each need (or each value of `key`, such as
+    "supplier_id") can be read from the matches topic; `ready` is set once the consumer reads."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -288,14 +291,18 @@ async def watch_matches(bootstrap: str, seen: dict[str, float]) -> None:
     )
     await consumer.start()
     try:
+        if ready is not None:  # nothing is published yet: what the first polls read is no news
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=100)
+            ready.set()
         while True:
             batch = await consumer.getmany(timeout_ms=100)
             now = time.monotonic()
             for records in batch.values():
                 for r in records:
-                    need = json.loads(r.value or b"{}").get("data", {}).get("need_id")
-                    if need:
-                        seen.setdefault(need, now)
+                    value = json.loads(r.value or b"{}").get("data", {}).get(key)
+                    if value:
+                        seen.setdefault(value, now)
     finally:
         await consumer.stop()
 

@@ -31,39 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 
 from services.contracts.events import NeedState, SupplierState
-from services.contracts.topics import MATCHES
-from tests.bench.bench_alerts import org_number, percentile
+from tests.bench.bench_alerts import org_number, percentile, watch_matches
 from tests.bench.bench_matcher_events import metric
 from tests.bench.bench_registration import DEV_JSON
 from tests.eval.evaluate import load_parts
 
 RESULTS = Path(__file__).parent / "results" / "registration_matches.json"
 TARGET = {"p99_s": 2.0}
-
-
-async def watch(bootstrap: str, first: dict[str, float], ready: asyncio.Event) -> None:
-    """Note when the first match event of each supplier can be read from the topic."""
-    consumer = AIOKafkaConsumer(
-        MATCHES, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=10
-    )
-    await consumer.start()
-    try:
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100)
-        ready.set()
-        while True:
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.monotonic()
-            for records in batch.values():
-                for record in records:
-                    supplier = json.loads(record.value or b"{}").get("data", {}).get("supplier_id")
-                    if supplier:
-                        first.setdefault(supplier, now)
-    finally:
-        await consumer.stop()
 
 
 async def publish_needs(dev: dict[str, Any], needs: list[NeedState]) -> None:
@@ -176,7 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     dev = json.loads(args.dev_json.read_text())
     first: dict[str, float] = {}
     ready = asyncio.Event()
-    watcher = asyncio.create_task(watch(dev["kafka_bootstrap"], first, ready))
+    watcher = asyncio.create_task(watch_matches(dev["kafka_bootstrap"], first, "supplier_id", ready))
     try:
         await ready.wait()
         suppliers, needs, _ = load_parts("dev")
