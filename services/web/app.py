@@ -26,7 +26,11 @@ _BACKENDS: tuple[ServiceName, ...] = ("suppliers", "needs", "matcher", "notifier
 def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime("web", settings)
     operator_token = settings.operator_token.get_secret_value() if settings.operator_token else None
-    backend = Backend({s: settings.backend_url_of(s) for s in _BACKENDS}, operator_token)
+    backend = Backend(
+        {s: settings.backend_url_of(s) for s in _BACKENDS},
+        operator_token,
+        read_cache_s=settings.web_read_cache_seconds,
+    )
     dev_mode = settings.mode == "development"
     mailer = Mailer(settings.smtp_url, settings.web_email_from, keep_outbox=dev_mode)
     app = create_service_app(
@@ -48,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(exc, common.page_error)
     app.add_exception_handler(Exception, common.unexpected_error)
     secure = settings.web_secure_cookies if settings.web_secure_cookies is not None else not dev_mode
-    app.middleware("http")(common.cookie_middleware(secure, settings.web_session_hours))
+    app.add_middleware(common.ForumCookies, secure=secure, session_hours=settings.web_session_hours)
     static = Path(str(files("services.web").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -8,16 +8,25 @@ fields come back as a mapping from field path to reason, for the form that cause
 
 aiohttp rather than httpx: a page makes up to four calls, and httpx's client costs several
 times aiohttp's CPU a request (see the README's benchmarks).
+
+Reads are kept for a moment (`INNOMATCH_WEB_READ_CACHE_SECONDS`, 2 s by default): a page that
+many visitors open at once asks each service once, and visitors waiting for the same read
+share the one call in flight. A copy is only ever served to the same token it was fetched
+with (public reads to anyone). Any change made through the forum drops every kept copy, so
+whoever changes something sees the change on the next page; a change made elsewhere shows
+within those seconds.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import re
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import aiohttp
+import orjson
 
 Service = Literal["suppliers", "needs", "matcher", "notifier"]
 
@@ -35,9 +44,9 @@ class ApiError(Exception):
 
 def _error(status: int, reason: str, text: str) -> ApiError:
     try:
-        body = json.loads(text)
+        body = orjson.loads(text)
         error = body.get("error", {}) if isinstance(body, dict) else {}
-    except ValueError:
+    except orjson.JSONDecodeError:
         error = {}
     fields: dict[str, str] = {}
     for f in error.get("fields") or []:
@@ -45,12 +54,63 @@ def _error(status: int, reason: str, text: str) -> ApiError:
     return ApiError(status, str(error.get("code", "error")), str(error.get("message", reason)), fields)
 
 
+_Key = tuple[str, str, str, tuple[tuple[str, str], ...]]
+
+
+class ReadCache:
+    """Successful GET answers (their JSON text) by token, service, path and query, for
+    `keep_s` seconds; concurrent misses of one key share a single call."""
+
+    def __init__(self, keep_s: float, max_entries: int = 5_000) -> None:
+        self.keep_s = keep_s
+        self.max_entries = max_entries
+        self._kept: dict[_Key, tuple[float, str]] = {}
+        self._pending: dict[_Key, asyncio.Future[str]] = {}
+        self._generation = 0  # a read begun before a clear() is not kept after it
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self._pending.clear()
+        self._generation += 1
+
+    async def get(self, key: _Key, fetch: Any) -> str:
+        """The kept text for `key`, or `fetch()`'s (awaited once however many ask at once)."""
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self.keep_s:
+            return kept[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch())
+            self._pending[key] = pending
+            generation = self._generation
+            pending.add_done_callback(lambda done: self._settle(key, now, generation, done))
+        # shield: one visitor going away must not cancel the call the others wait for
+        return await asyncio.shield(pending)
+
+    def _settle(self, key: _Key, started: float, generation: int, done: asyncio.Future[str]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+        if done.cancelled() or done.exception() is not None or generation != self._generation:
+            return
+        if len(self._kept) >= self.max_entries:
+            self._kept.clear()
+        self._kept[key] = (started, done.result())
+
+
 class Backend:
-    def __init__(self, urls: Mapping[str, str], operator_token: str | None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        operator_token: str | None,
+        timeout_s: float = 10.0,
+        read_cache_s: float = 0.0,
+    ) -> None:
         self._urls = dict(urls)
         self._operator_token = operator_token
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None  # made in the running loop
+        self._reads = ReadCache(read_cache_s) if read_cache_s > 0 else None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -78,13 +138,40 @@ class Backend:
         body: Any = None,
     ) -> Any:
         """The JSON of a successful answer (None for 204); ApiError otherwise."""
+        if method == "GET":
+            return _json(await self.read(service, path, token=token, params=params))
         _check_path(path)
+        if self._reads is not None:
+            self._reads.clear()
+        return _json(await self._send(service, method, path, token, _query(params), body))
+
+    async def read(
+        self,
+        service: Service,
+        path: str,
+        *,
+        token: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The JSON text of a successful GET ("" for none), kept for the read cache's seconds:
+        the same text object while it is kept, so a page may key its own work on it."""
+        _check_path(path)
+        query = _query(params)
+        if self._reads is None:
+            return await self._send(service, "GET", path, token, query, None)
+        key = (token or "", service, path, tuple(sorted(query.items())))
+        return await self._reads.get(key, lambda: self._send(service, "GET", path, token, query, None))
+
+    async def _send(
+        self, service: Service, method: str, path: str, token: str | None, query: dict[str, str], body: Any
+    ) -> str:
+        """The body of a successful answer ("" for none); ApiError otherwise."""
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
             async with self._http().request(
-                method, self._urls[service] + path, headers=headers, params=_query(params), json=body
+                method, self._urls[service] + path, headers=headers, params=query, json=body
             ) as response:
                 text = await response.text()
                 status, reason = response.status, response.reason or ""
@@ -92,9 +179,7 @@ class Backend:
             raise ApiError(503, "unavailable", f"the {service} service did not answer") from exc
         if status >= 400:
             raise _error(status, reason, text)
-        if status == 204 or not text:
-            return None
-        return json.loads(text)
+        return "" if status == 204 else text
 
     async def as_operator(self, service: Service, method: str, path: str, **kwargs: Any) -> Any:
         if not self._operator_token:
@@ -124,6 +209,12 @@ class Backend:
         if status >= 400:
             raise _error(status, reason, text)
         return text
+
+
+def _json(text: str) -> Any:
+    """A fresh object for each caller, so that no page changes another's copy (orjson: the
+    forum parses every answer it shows, and the standard library takes 2.5x as long)."""
+    return orjson.loads(text) if text else None
 
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._~-]*")

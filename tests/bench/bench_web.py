@@ -1,15 +1,19 @@
 """Forum pages rendered per second, and their latency, at 50 concurrent users of a running
 dev stack.
 
-    uv run innomatch dev                                   # in one terminal
-    uv run python -m tests.bench.bench_web --seconds 20    # in another
+    INNOMATCH_REGISTRATION_RATE_PER_MINUTE=0 uv run innomatch dev   # in one terminal
+    uv run python -m tests.bench.bench_web --seconds 20                # in another
 
-Reads the URLs and the operator token from .innomatch/dev.json, publishes a few needs through
-the API (one buyer group), signs in to the forum as the operator (a real session, so every
-request also looks its session up), then lets wrk (web_pages.lua) GET, in turn, the open
-needs list, a search, each need's page and each need's shortlist. Each page is server-side
-rendered from one to three calls to the other services. Prints pages per second and p50/p99
-latency and writes them to tests/bench/results/web.json. Not collected by pytest.
+Reads the URLs and the operator token from .innomatch/dev.json, registers suppliers that fit
+the needs (60 by default, so that every shortlist shows its 50 best with their explanations),
+publishes a few needs through the API (one buyer group) and waits for their shortlists,
+signs in to the forum as the operator (a real session, so every request also looks its
+session up), then lets wrk (web_pages.lua) GET, in turn, the open needs list, a search, each
+need's page and each need's shortlist. Each page is server-side rendered from one to four
+calls to the other services (the forum keeps their answers for
+INNOMATCH_WEB_READ_CACHE_SECONDS; run the stack with 0 to measure every page asking them).
+Prints pages per second and p50/p99 latency and writes them to tests/bench/results/web.json.
+Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -20,17 +24,70 @@ import os
 import platform
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from tests.bench.bench_alerts import org_number
 from tests.bench.bench_needs import create_group
 from tests.bench.bench_registration import DEV_JSON, run_wrk
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "web.json"
 TARGET = {"p99_ms": 150, "connections": 50}
+
+
+_OFFERS = [
+    ("Laddteknik", "Vi bygger och driver snabbladdare för elbussar vid depåer och ändhållplatser."),
+    ("Depåladd", "Pantografladdning och depåladdning för elektrifierad kollektivtrafik."),
+    ("Volt Transit", "Charging infrastructure for battery-electric city buses, installed and operated."),
+    ("Ström & Buss", "Effektstyrning och laddplatser för bussdepåer, med drift och service."),
+]
+
+
+def register_suppliers(suppliers_url: str, count: int) -> None:
+    """Suppliers that fit the benchmark's needs, in the words real profiles use."""
+    with httpx.Client(base_url=suppliers_url, timeout=60) as http:
+        for i in range(count):
+            name, text = _OFFERS[i % len(_OFFERS)]
+            body = {
+                "org_number": org_number("559"),
+                "name": f"{name} {i} AB",
+                "size": ["micro", "small", "medium", "large"][i % 4],
+                "company_type": "industry_service",
+                "founded_year": 2010 + i % 15,
+                "contact_email": f"bench{i}@example.se",
+                "capabilities": {
+                    "cpv_codes": ["31158100", "34144900"][: 1 + i % 2],
+                    "focus_areas": ["transport"],
+                    "keywords": ["laddinfrastruktur", "elbussar", "depåladdning"],
+                    "description": text,
+                    "regions": ["SE11", "SE12"][: 1 + i % 2],
+                    "trl": 6 + i % 4,
+                },
+            }
+            response = http.post("/v1/suppliers", json=body)
+            if response.status_code == 429:
+                raise SystemExit(
+                    "registrations are rate-limited: set INNOMATCH_REGISTRATION_RATE_PER_MINUTE=0"
+                )
+            response.raise_for_status()
+
+
+def wait_for_shortlists(matcher_url: str, operator_token: str, need_ids: list[str], want: int) -> int:
+    """Wait (at most 3 minutes) until each need has `want` matches; the smallest count seen."""
+    deadline = time.monotonic() + 180
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    with httpx.Client(base_url=matcher_url, headers=auth, timeout=30) as http:
+        while True:
+            answers = [http.get(f"/v1/needs/{n}/matches", params={"limit": 50}) for n in need_ids]
+            # 404 until the matcher has taken the need in
+            counts = [len(a.json()["matches"]) if a.status_code == 200 else 0 for a in answers]
+            if min(counts) >= want or time.monotonic() > deadline:
+                return min(counts)
+            time.sleep(2)
 
 
 def publish(needs_url: str, group_id: str, token: str, count: int) -> list[str]:
@@ -74,14 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="concurrent users")
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--needs", type=int, default=5, help="needs to publish and visit")
+    parser.add_argument("--suppliers", type=int, default=60, help="fitting suppliers to register first")
     parser.add_argument("--dev-json", type=Path, default=DEV_JSON)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     seconds = max(1.0, min(args.seconds, 120.0))
     dev = json.loads(args.dev_json.read_text())
     urls = dev["services"]
+    register_suppliers(urls["suppliers"], args.suppliers)
     group_id, token = create_group(urls["needs"], dev["operator_token"])
     need_ids = publish(urls["needs"], group_id, token, args.needs)
+    shortlist = wait_for_shortlists(urls["matcher"], dev["operator_token"], need_ids, min(50, args.suppliers))
+    print(f"{args.needs} needs published; the shortest shortlist has {shortlist} matches")
     paths = ["/", "/?q=elbussar&region=SE11"]
     paths += [f"/needs/{n}" for n in need_ids] + [f"/needs/{n}/shortlist" for n in need_ids]
     os.environ["BENCH_PATHS"] = " ".join(paths)
@@ -97,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "url": urls["web"],
         "connections": args.connections,
         "paths": paths,
+        "shortest_shortlist": shortlist,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "pages_per_s": round(rendered / result["duration_s"], 1),
         "target": TARGET,

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -20,6 +21,7 @@ from services.web.api.common import (
     VisitorDep,
     as_lists,
     forum_of,
+    fragment,
     lang_of,
     redirect,
     render,
@@ -166,27 +168,34 @@ async def _optional(call: Any) -> Any:
         return None
 
 
+def _cards(matches_text: str, lang: wording.Lang) -> dict[str, Any]:
+    answer = orjson.loads(matches_text)
+    return {
+        "need_id": answer["need_id"],
+        "matches": [
+            {**m, "explained": wording.explain(m["match"]["explanation"], lang)} for m in answer["matches"]
+        ],
+    }
+
+
 @router.get("/needs/{need_id}/shortlist", response_class=HTMLResponse)
 async def shortlist(request: Request, need_id: str, visitor: VisitorDep) -> HTMLResponse:
     need = await _owned_need(request, visitor, need_id)
     backend = forum_of(request).backend
     lang = lang_of(request)
     token = visitor.token
-    result, consortia, similar = await asyncio.gather(
-        backend.call("matcher", "GET", f"/v1/needs/{need_id}/matches", token=token, params={"limit": 50}),
+    matches_text, consortia, similar = await asyncio.gather(
+        backend.read("matcher", f"/v1/needs/{need_id}/matches", token=token, params={"limit": 50}),
         _optional(backend.call("matcher", "GET", f"/v1/needs/{need_id}/consortia", token=token)),
         _optional(backend.call("needs", "GET", f"/v1/needs/{need_id}/similar", token=token)),
     )
-    matches = [
-        {**m, "explained": wording.explain(m["match"]["explanation"], lang)}
-        for m in result.get("matches", [])
-    ]
+    cards = fragment("match_cards.html", lang, matches_text, lambda: _cards(matches_text, lang))
     similar_items = similar.get("items", similar) if isinstance(similar, dict) else similar or []
     return render(
         request,
         "shortlist.html",
         need=need,
-        matches=matches,
+        cards=cards,
         consortia=(consortia or {}).get("consortia", []),
         similar=similar_items,
         published=request.query_params.get("published") == "1",

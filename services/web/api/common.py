@@ -9,16 +9,19 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import jinja2
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import FormData
+from markupsafe import Markup
+from starlette.datastructures import FormData, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.web import security, wording
 from services.web.client import ApiError
@@ -28,7 +31,29 @@ from services.web.wording import Lang
 SESSION_COOKIE = "innomatch_sid"
 LANG_COOKIE = "innomatch_lang"
 
-templates = Jinja2Templates(directory=str(Path(str(files("services.web").joinpath("templates")))))
+
+class _PageEnvironment(jinja2.Environment):
+    """Jinja with `x.name` read as `x["name"]` first when `x` is a dict: the pages show the
+    services' JSON, and Jinja's own order (the attribute first, then the item) raises and
+    catches an AttributeError for every field it shows. A dict's methods (`errors.items()`)
+    still work unless the dict has a key of that name."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+templates = Jinja2Templates(
+    env=_PageEnvironment(
+        loader=jinja2.FileSystemLoader(Path(str(files("services.web").joinpath("templates")))),
+        autoescape=True,
+        auto_reload=False,  # the templates ship with the code: no stat() of each at every render
+    )
+)
 templates.env.globals.update(
     label=wording.label,
     choices=wording.choices,
@@ -137,6 +162,30 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return response
 
 
+_FRAGMENTS: dict[tuple[str, str, str], Markup] = {}
+_FRAGMENTS_KEPT = 500
+
+
+def fragment(template: str, lang: Lang, key: str, context: Callable[[], dict[str, Any]]) -> Markup:
+    """A piece of a page that depends on `lang` and on `key` alone (a service's answer as
+    text, say), rendered once and kept: every viewer of a shortlist sees the same explained
+    cards, and rendering them is most of the page's cost. `context()` makes what the
+    template shows from what `key` says; it is called only when the piece is not kept."""
+    kept = _FRAGMENTS.get((template, lang, key))
+    if kept is not None:
+        return kept
+
+    def t(sv: str, en: str) -> str:
+        return sv if lang == "sv" else en
+
+    # The template escapes what it shows (autoescape), so its output is markup as it stands.
+    rendered = Markup(templates.get_template(template).render(lang=lang, t=t, **context()))  # noqa: S704
+    if len(_FRAGMENTS) >= _FRAGMENTS_KEPT:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[(template, lang, key)] = rendered
+    return rendered
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -199,44 +248,73 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def cookie_middleware(secure: bool, session_hours: float) -> Callable[[Request, Any], Awaitable[Response]]:
-    async def middleware(request: Request, call_next: Any) -> Response:
+_SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+_NO_SESSION_PATHS = ("/static/", "/healthz", "/readyz", "/metrics")
+
+
+class ForumCookies:
+    """ASGI middleware: the visitor's session id and language from the cookies into
+    `request.state` (`sid`, `set_sid`, `lang`), the cookies back on the response when they are
+    new or changed, and the pages' security headers. Plain ASGI rather than Starlette's
+    BaseHTTPMiddleware, which runs every request in a task of its own."""
+
+    def __init__(self, app: ASGIApp, secure: bool, session_hours: float) -> None:
+        self.app = app
+        self.secure = secure
+        self.session_max_age = int(session_hours * 3600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         sid = request.cookies.get(SESSION_COOKIE, "")
-        request.state.set_sid = not security.looks_like_secret(sid)
-        request.state.sid = security.new_secret() if request.state.set_sid else sid
+        state = request.state
+        state.set_sid = not security.looks_like_secret(sid)
+        state.sid = security.new_secret() if state.set_sid else sid
         asked = request.query_params.get("lang")
         cookie_lang = request.cookies.get(LANG_COOKIE)
-        lang = asked if asked in ("sv", "en") else cookie_lang if cookie_lang in ("sv", "en") else "sv"
-        request.state.lang = lang
-        response: Response = await call_next(request)
-        if request.state.set_sid and not request.url.path.startswith(
-            ("/static/", "/healthz", "/readyz", "/metrics")
-        ):
-            response.set_cookie(
-                SESSION_COOKIE,
-                request.state.sid,
-                max_age=int(session_hours * 3600),
-                httponly=True,
-                samesite="lax",
-                secure=secure,
-                path="/",
-            )
-        if asked in ("sv", "en") and asked != cookie_lang:
-            response.set_cookie(
-                LANG_COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure
-            )
-        if request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's pages load their script from a CDN
-            return response
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-            "form-action 'self'; base-uri 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        state.lang = asked if asked in ("sv", "en") else cookie_lang if cookie_lang in ("sv", "en") else "sv"
+        path: str = scope["path"]
 
-    return middleware
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                cookies = Response()
+                if state.set_sid and not path.startswith(_NO_SESSION_PATHS):
+                    cookies.set_cookie(
+                        SESSION_COOKIE,
+                        state.sid,
+                        max_age=self.session_max_age,
+                        httponly=True,
+                        samesite="lax",
+                        secure=self.secure,
+                        path="/",
+                    )
+                if asked in ("sv", "en") and asked != cookie_lang:
+                    cookies.set_cookie(
+                        LANG_COOKIE,
+                        asked,
+                        max_age=365 * 86400,
+                        httponly=True,
+                        samesite="lax",
+                        secure=self.secure,
+                    )
+                for name, value in cookies.raw_headers:
+                    if name == b"set-cookie":
+                        headers.append("set-cookie", value.decode("latin-1"))
+                # FastAPI's /docs and /redoc load their script from a CDN: no policy there.
+                if not path.startswith(("/docs", "/redoc")):
+                    for header, text in _SECURITY_HEADERS.items():
+                        headers.setdefault(header, text)
+                    if headers.get("content-type", "").startswith("text/html"):
+                        headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)

@@ -4,7 +4,6 @@ profile, and the CPV search the forms use."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,10 +17,6 @@ from services.web.handlers import Visitor
 router = APIRouter(include_in_schema=False)
 
 FILTERS = ("q", "focus_area", "cpv", "region", "procedure")
-# A buyer group's name and authorities as need pages show them, kept briefly: every view of a
-# need would otherwise ask the needs service for each of its groups.
-_GROUP_KEEP_S = 30.0
-_GROUPS: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def regions() -> list[tuple[str, str, int]]:
@@ -64,18 +59,11 @@ async def _groups(request: Request, need: dict[str, Any]) -> list[dict[str, Any]
     ids = [need["buyer_group_id"], *need.get("cosigners", [])]
 
     async def one(group_id: str) -> dict[str, Any]:
-        cached = _GROUPS.get(group_id)
-        if cached is not None and time.monotonic() - cached[0] < _GROUP_KEEP_S:
-            return cached[1]
         try:
             group = await backend.as_operator("needs", "GET", f"/v1/buyer-groups/{group_id}")
         except ApiError:
             return {"id": group_id, "name": None, "members": []}
-        public = {"id": group_id, "name": group.get("name"), "members": group.get("members", [])}
-        if len(_GROUPS) > 10_000:
-            _GROUPS.clear()
-        _GROUPS[group_id] = (time.monotonic(), public)
-        return public
+        return {"id": group_id, "name": group.get("name"), "members": group.get("members", [])}
 
     return list(await asyncio.gather(*(one(g) for g in ids)))
 
