@@ -9,24 +9,23 @@ fields come back as a mapping from field path to reason, for the form that cause
 aiohttp rather than httpx: a page makes up to four calls, and httpx's client costs several
 times aiohttp's CPU a request (see the README's benchmarks).
 
-Reads are kept for a moment (`INNOMATCH_WEB_READ_CACHE_SECONDS`, 2 s by default): a page that
-many visitors open at once asks each service once, and visitors waiting for the same read
-share the one call in flight. A copy is only ever served to the same token it was fetched
-with (public reads to anyone). Any change made through the forum drops every kept copy, so
-whoever changes something sees the change on the next page; a change made elsewhere shows
-within those seconds.
+Reads are kept for a moment (`INNOMATCH_WEB_READ_CACHE_SECONDS`, 2 s by default; see
+services/web/read_cache.py): a page that many visitors open at once asks each service once.
+A copy is only ever served to the same token it was fetched with (public reads to anyone).
+Any change made through the forum drops every kept copy, so whoever changes something sees
+the change on the next page; a change made elsewhere shows within twice those seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import aiohttp
 import orjson
+
+from services.web.read_cache import ReadCache
 
 Service = Literal["suppliers", "needs", "matcher", "notifier"]
 
@@ -54,48 +53,7 @@ def _error(status: int, reason: str, text: str) -> ApiError:
     return ApiError(status, str(error.get("code", "error")), str(error.get("message", reason)), fields)
 
 
-_Key = tuple[str, str, str, tuple[tuple[str, str], ...]]
-
-
-class ReadCache:
-    """Successful GET answers (their JSON text) by token, service, path and query, for
-    `keep_s` seconds; concurrent misses of one key share a single call."""
-
-    def __init__(self, keep_s: float, max_entries: int = 5_000) -> None:
-        self.keep_s = keep_s
-        self.max_entries = max_entries
-        self._kept: dict[_Key, tuple[float, str]] = {}
-        self._pending: dict[_Key, asyncio.Future[str]] = {}
-        self._generation = 0  # a read begun before a clear() is not kept after it
-
-    def clear(self) -> None:
-        self._kept.clear()
-        self._pending.clear()
-        self._generation += 1
-
-    async def get(self, key: _Key, fetch: Any) -> str:
-        """The kept text for `key`, or `fetch()`'s (awaited once however many ask at once)."""
-        now = time.monotonic()
-        kept = self._kept.get(key)
-        if kept is not None and now - kept[0] < self.keep_s:
-            return kept[1]
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(fetch())
-            self._pending[key] = pending
-            generation = self._generation
-            pending.add_done_callback(lambda done: self._settle(key, now, generation, done))
-        # shield: one visitor going away must not cancel the call the others wait for
-        return await asyncio.shield(pending)
-
-    def _settle(self, key: _Key, started: float, generation: int, done: asyncio.Future[str]) -> None:
-        if self._pending.get(key) is done:
-            del self._pending[key]
-        if done.cancelled() or done.exception() is not None or generation != self._generation:
-            return
-        if len(self._kept) >= self.max_entries:
-            self._kept.clear()
-        self._kept[key] = (started, done.result())
+_Key = tuple[str, str, str, tuple[tuple[str, str], ...]]  # token, service, path, query
 
 
 class Backend:
@@ -110,7 +68,7 @@ class Backend:
         self._operator_token = operator_token
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None  # made in the running loop
-        self._reads = ReadCache(read_cache_s) if read_cache_s > 0 else None
+        self._reads: ReadCache[_Key, str] | None = ReadCache(read_cache_s) if read_cache_s > 0 else None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:

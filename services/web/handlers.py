@@ -20,6 +20,7 @@ from services.infra.settings import Settings
 from services.web import security
 from services.web.client import ApiError, Backend
 from services.web.mail import Mailer
+from services.web.read_cache import ReadCache
 from services.web.repository import WebRepository
 from services.web.wording import Lang
 
@@ -50,6 +51,7 @@ class Visitor:
 
 
 ANONYMOUS = Visitor()
+SESSION_KEEP_S = 2.0
 
 
 def _visitor(principal: str, token: str) -> Visitor:
@@ -71,12 +73,21 @@ class Forum:
         self._pool = pool
         self.backend = backend
         self.mailer = mailer
+        self._sessions: ReadCache[str, Visitor] = ReadCache(SESSION_KEEP_S, max_entries=10_000)
 
     async def visitor(self, session_id: str | None) -> Visitor:
+        """Who holds this session. Lookups are kept for SESSION_KEEP_S (services/web/
+        read_cache.py): a visitor's next pages come within seconds, and each would otherwise
+        read the session row. Signing out here ends it at once; another forum process may
+        still know it for twice those seconds."""
         if not session_id or not security.looks_like_secret(session_id):
             return ANONYMOUS
+        digest = security.digest(session_id)
+        return await self._sessions.get(digest, lambda: self._stored_visitor(digest))
+
+    async def _stored_visitor(self, digest: str) -> Visitor:
         async with self._pool().acquire() as conn:
-            stored = await WebRepository(conn).session(security.digest(session_id))
+            stored = await WebRepository(conn).session(digest)
         return ANONYMOUS if stored is None else _visitor(stored.principal, stored.api_token)
 
     async def _start_session(self, session_id: str, principal: str, api_token: str) -> None:
@@ -84,11 +95,13 @@ class Forum:
             await WebRepository(conn).add_session(
                 security.digest(session_id), principal, api_token, self.settings.web_session_hours
             )
+        self._sessions.drop(security.digest(session_id))
 
     async def sign_out(self, session_id: str | None) -> None:
         if session_id and security.looks_like_secret(session_id):
             async with self._pool().acquire() as conn:
                 await WebRepository(conn).drop_session(security.digest(session_id))
+            self._sessions.drop(security.digest(session_id))
 
     async def _contact(self, kind: str, ident: str) -> str | None:
         """The principal's contact e-mail, read as operator; None when there is no such principal."""

@@ -4,7 +4,6 @@ market dialogues (open, answer; suppliers ask and respond on the same page)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -184,22 +183,35 @@ async def shortlist(request: Request, need_id: str, visitor: VisitorDep) -> HTML
     backend = forum_of(request).backend
     lang = lang_of(request)
     token = visitor.token
-    matches_text, consortia, similar = await asyncio.gather(
-        backend.read("matcher", f"/v1/needs/{need_id}/matches", token=token, params={"limit": 50}),
-        _optional(backend.call("matcher", "GET", f"/v1/needs/{need_id}/consortia", token=token)),
-        _optional(backend.call("needs", "GET", f"/v1/needs/{need_id}/similar", token=token)),
+    # One after another, not gathered: kept answers come back without waiting, while tasks
+    # would queue the page behind every other request the forum is serving.
+    matches_text = await backend.read(
+        "matcher", f"/v1/needs/{need_id}/matches", token=token, params={"limit": 50}
     )
+    consortia_text = await _optional(backend.read("matcher", f"/v1/needs/{need_id}/consortia", token=token))
+    similar_text = await _optional(backend.read("needs", f"/v1/needs/{need_id}/similar", token=token))
+    # What every viewer of the need sees alike is rendered once per answer (common.fragment).
     cards = fragment("match_cards.html", lang, matches_text, lambda: _cards(matches_text, lang))
-    similar_items = similar.get("items", similar) if isinstance(similar, dict) else similar or []
+    consortia = fragment("consortia.html", lang, consortia_text or "", lambda: _consortia(consortia_text))
+    similar = fragment("similar_needs.html", lang, similar_text or "", lambda: _similar(similar_text))
     return render(
         request,
         "shortlist.html",
         need=need,
         cards=cards,
-        consortia=(consortia or {}).get("consortia", []),
-        similar=similar_items,
+        consortia=consortia,
+        similar=similar,
         published=request.query_params.get("published") == "1",
     )
+
+
+def _consortia(text: str | None) -> dict[str, Any]:
+    return {"consortia": orjson.loads(text).get("consortia", []) if text else []}
+
+
+def _similar(text: str | None) -> dict[str, Any]:
+    similar = orjson.loads(text) if text else []
+    return {"similar": similar.get("items", similar) if isinstance(similar, dict) else similar}
 
 
 @router.get("/needs/{need_id}/why", response_model=None)

@@ -3,14 +3,14 @@ profile, and the CPV search the forms use."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.contracts.nuts import all_nuts
-from services.web.api.common import VisitorDep, forum_of, lang_of, render
+from services.web.api.common import VisitorDep, forum_of, fragment, lang_of, render
 from services.web.client import ApiError
 from services.web.handlers import Visitor
 
@@ -29,25 +29,35 @@ async def needs_list(request: Request, visitor: VisitorDep) -> HTMLResponse:
     query = {k: request.query_params.get(k, "").strip() for k in FILTERS}
     cursor = request.query_params.get("cursor") or None
     errors: dict[str, str] = {}
-    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    page_text = '{"items": [], "next_cursor": null}'
     try:
-        page = await forum_of(request).backend.call(
-            "needs", "GET", "/v1/needs", params={**query, "cursor": cursor, "limit": 20}
+        page_text = await forum_of(request).backend.read(
+            "needs", "/v1/needs", params={**query, "cursor": cursor, "limit": 20}
         )
     except ApiError as exc:
         if exc.status != 422:
             raise
         errors = {k.split(".")[-1]: v for k, v in exc.fields.items()}
+    page = orjson.loads(page_text)
+    lang = lang_of(request)
     next_query = {**{k: v for k, v in query.items() if v}, "cursor": page.get("next_cursor")}
+    # The list and the region choices are the same for every visitor: rendered once per answer.
+    need_cards = fragment("need_cards.html", lang, page_text, lambda: {"needs": page.get("items", [])})
+    region_options = fragment(
+        "region_options.html",
+        lang,
+        query["region"],
+        lambda: {"regions": regions(), "selected": query["region"]},
+    )
     return render(
         request,
         "needs.html",
-        needs=page.get("items", []),
+        need_cards=need_cards,
+        region_options=region_options,
         next_cursor=page.get("next_cursor"),
         next_query=next_query,
         query=query,
         errors=errors,
-        regions=regions(),
         filtered=any(query.values()),
     )
 
@@ -65,7 +75,8 @@ async def _groups(request: Request, need: dict[str, Any]) -> list[dict[str, Any]
             return {"id": group_id, "name": None, "members": []}
         return {"id": group_id, "name": group.get("name"), "members": group.get("members", [])}
 
-    return list(await asyncio.gather(*(one(g) for g in ids)))
+    # One after another: kept answers come back without waiting (see buyer.shortlist).
+    return [await one(g) for g in ids]
 
 
 def can_see_shortlist(visitor: Visitor, need: dict[str, Any]) -> bool:
