@@ -235,8 +235,16 @@ class Needs(UseCases):
             need = await _locked_need(work.conn, need_id)
             authorize_owner(principal, need.state)
             check_if_match(if_match, need.state.version, "need")
-            closed = rules.close(need.state, reason, datetime.now(UTC))
-            return await _save(work, Need(closed, need.backing), events.NeedClosed)
+            now = datetime.now(UTC)
+            closed = rules.close(need.state, reason, now)
+            saved = await _save(work, Need(closed, need.backing), events.NeedClosed)
+            # Its open dialogues end with it: nobody is to ask or offer more about a need that
+            # is no longer sought (dialogue.closed for each).
+            for dialogue_id in await repository.open_dialogue_ids_of_need(work.conn, need_id):
+                dialogue = await repository.get_dialogue(work.conn, dialogue_id)
+                if dialogue is not None:
+                    await _close_dialogue(work, dialogue, now)
+            return saved
 
     async def cosign_need(self, principal: Principal, need_id: str) -> Need:
         if principal.kind != "buyer_group" or principal.id is None:
@@ -312,6 +320,13 @@ async def _locked_need(conn: Connection, need_id: str) -> Need:
     if need is None:
         raise NotFound(f"no need {need_id}")
     return need
+
+
+async def _close_dialogue(work: UnitOfWork, dialogue: Dialogue, now: datetime) -> None:
+    """Close a dialogue whose row the transaction holds locked, publishing dialogue.closed."""
+    dialogue.status, dialogue.version, dialogue.updated_at = "closed", dialogue.version + 1, now
+    await repository.update_dialogue(work.conn, dialogue)
+    work.emit(new_event(events.DialogueClosed, source=SOURCE, data=rules.dialogue_state(dialogue)))
 
 
 async def _save(
@@ -614,10 +629,5 @@ class Dialogues(UseCases):
         async with self.work() as work:
             due = await repository.due_dialogues(work.conn, now, CLOSE_BATCH)
             for dialogue_id in due:
-                dialogue = await self._dialogue(work.conn, dialogue_id)
-                dialogue.status, dialogue.version, dialogue.updated_at = "closed", dialogue.version + 1, now
-                await repository.update_dialogue(work.conn, dialogue)
-                work.emit(
-                    new_event(events.DialogueClosed, source=SOURCE, data=rules.dialogue_state(dialogue))
-                )
+                await _close_dialogue(work, await self._dialogue(work.conn, dialogue_id), now)
         return len(due)

@@ -517,6 +517,16 @@ async def dialogue_ids_of_need(conn: Connection, need_id: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
+async def open_dialogue_ids_of_need(conn: Connection, need_id: str) -> list[str]:
+    """The need's open dialogues, locked until commit."""
+    rows = await conn.fetch(
+        "SELECT id::text AS id FROM needs.dialogues WHERE need_id = $1 AND status = 'open' "
+        "ORDER BY id FOR UPDATE",
+        need_id,
+    )
+    return [r["id"] for r in rows]
+
+
 async def due_dialogues(conn: Connection, now: datetime, limit: int) -> list[str]:
     """Open dialogues whose closes_at has passed, locked (others skip them) until commit."""
     rows = await conn.fetch(

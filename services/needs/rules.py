@@ -335,7 +335,13 @@ def dialogue_state(dialogue: Dialogue) -> DialogueState:
 
 
 def require_before_close(dialogue: Dialogue, now: datetime) -> None:
-    """Nothing is asked, answered or submitted once closes_at has passed."""
+    """Nothing is asked, answered or submitted once closes_at has passed or the dialogue is
+    closed (it closes early when its need closes)."""
+    if dialogue.status == "closed" and now < dialogue.closes_at:
+        raise StateConflict(
+            f"dialogue {dialogue.id} was closed before its closes_at (its need was closed): nothing "
+            "more can be asked, answered or submitted"
+        )
     if now >= dialogue.closes_at or dialogue.status == "closed":
         raise StateConflict(
             f"dialogue {dialogue.id} closed at {dialogue.closes_at.isoformat()}: nothing can be "

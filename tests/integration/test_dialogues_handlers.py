@@ -308,6 +308,31 @@ async def test_nothing_is_asked_answered_or_submitted_after_closes_at_and_the_di
     assert (await dialogues.dialogue(group, dialogue.id)).version == 2  # closed once
 
 
+async def test_closing_the_need_closes_its_open_dialogues(
+    needs: Needs, dialogues: Dialogues, db: asyncpg.Pool
+) -> None:
+    need_id, group = await _need(needs)
+    [invited] = await _suppliers(db, 1)
+    dialogue = await dialogues.open(group, need_id, _body(invitees={"supplier_ids": [invited]}))
+    question = await dialogues.ask(supplier(invited), dialogue.id, "Vilken effekt behövs?")
+
+    await needs.close_need(group, need_id, "Upphandlingen avbröts", None)
+
+    closed = await dialogues.dialogue(group, dialogue.id)
+    assert closed.status == "closed" and closed.version == dialogue.version + 1
+    events = await _outbox(db, dialogue.id)
+    assert events[-1][1] == "dialogue.closed" and events[-1][2]["status"] == "closed"
+    for call in (
+        dialogues.ask(supplier(invited), dialogue.id, "Fortfarande öppet?"),
+        dialogues.answer(group, dialogue.id, question.id, "Nej."),
+        dialogues.respond(supplier(invited), dialogue.id, "accept", None),
+    ):
+        with pytest.raises(StateConflict, match="its need was closed"):
+            await call
+    await dialogues.close_due()
+    assert (await dialogues.dialogue(group, dialogue.id)).version == closed.version  # closed once
+
+
 async def test_responses_and_the_record(needs: Needs, dialogues: Dialogues, db: asyncpg.Pool) -> None:
     need_id, group = await _need(needs)
     accepting, declining = await _suppliers(db, 2)
