@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -34,16 +36,26 @@ def serve(
 
     settings = _settings()
     configure_logging(settings, service)
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port_of(service),
+        "log_level": "warning",
+        "log_config": None,  # uvicorn's records go through configure_logging's pipeline
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    if service == "web" and settings.web_workers > 1:
+        # The forum renders pages on the CPU: several processes share its port (uvicorn's
+        # workers, each building the app from the environment) and write their metrics where
+        # /metrics adds them up (services/infra/metrics.py).
+        with tempfile.TemporaryDirectory(prefix="innomatch-web-metrics-") as metrics_dir:
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+            uvicorn.run(
+                "services.web.app:from_environment", factory=True, workers=settings.web_workers, **server
+            )
+        return
     module = importlib.import_module(f"services.{service}.app")
-    uvicorn.run(
-        module.create_app(settings),
-        host=settings.host,
-        port=settings.port_of(service),
-        log_level="warning",
-        log_config=None,  # uvicorn's records go through configure_logging's pipeline
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(module.create_app(settings), **server)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +24,7 @@ from services.infra.auth import Tokens
 from services.infra.body_limit import BodyLimit
 from services.infra.erasure import ErasedPrincipals
 from services.infra.errors import Conflict, InnomatchError, error_body
-from services.infra.metrics import Metrics
+from services.infra.metrics import Metrics, exposition
 from services.infra.runtime import Runtime
 
 
@@ -195,7 +195,7 @@ def create_service_app(
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

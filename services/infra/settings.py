@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     web_link_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
     web_email_from: str = "Innomatch <forum@innomatch.local>"
+    # How many processes serve the forum on its port (`innomatch serve web`); one core renders
+    # about a thousand pages a second.
+    web_workers: int = Field(default=2, ge=1, le=32)
     # How long the forum keeps a service's answer to a read (services/web/client.py); 0: never.
     web_read_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     grafana_url: str | None = None

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.infra.http import create_service_app
+from services.infra.logs import configure_logging
 from services.infra.runtime import Runtime
 from services.infra.settings import ServiceName, Settings
 from services.web.api import account, buyer, common, operator, public, supplier
@@ -32,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         read_cache_s=settings.web_read_cache_seconds,
     )
     dev_mode = settings.mode == "development"
-    mailer = Mailer(settings.smtp_url, settings.web_email_from, keep_outbox=dev_mode)
+    mailer = Mailer(settings.smtp_url, settings.web_email_from)
     app = create_service_app(
         runtime,
         title="Innomatch web",
@@ -64,3 +65,11 @@ async def _close_on_stop(backend: Backend) -> None:
         await asyncio.Event().wait()
     finally:
         await backend.close()
+
+
+def from_environment() -> FastAPI:
+    """The app as each of `innomatch serve web`'s worker processes builds it (settings from the
+    INNOMATCH_* variables)."""
+    settings = Settings()
+    configure_logging(settings, "web")
+    return create_app(settings)

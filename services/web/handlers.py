@@ -21,7 +21,7 @@ from services.web import security
 from services.web.client import ApiError, Backend
 from services.web.mail import Mailer
 from services.web.read_cache import ReadCache
-from services.web.repository import WebRepository
+from services.web.repository import SentMail, WebRepository
 from services.web.wording import Lang
 
 log = get_logger(__name__)
@@ -153,8 +153,15 @@ class Forum:
                 f"Hello,\n\nSign in to Innomatch with this link. It works for {minutes} minutes "
                 f"and only once:\n\n{link}\n\nIf you did not ask for it, ignore this message.\n"
             )
+        if self.settings.mode == "development":  # shown on /dev/mail, sent over SMTP or not
+            async with self._pool().acquire() as conn:
+                await WebRepository(conn).add_dev_mail(contact, subject, body)
         await self.mailer.send(contact, subject, body)
         log.info("sign_in_link_sent", kind=kind)
+
+    async def dev_mails(self) -> list[SentMail]:
+        async with self._pool().acquire() as conn:
+            return await WebRepository(conn).dev_mails()
 
     async def link_usable(self, token: str) -> bool:
         if not security.looks_like_secret(token):

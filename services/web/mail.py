@@ -1,5 +1,5 @@
-"""Sign-in mails: over SMTP (INNOMATCH_SMTP_URL, as the notifier reads it) and, in
-development mode, also into an outbox kept in memory that the dev-only page /dev/mail shows.
+"""Sign-in mails over SMTP (INNOMATCH_SMTP_URL, as the notifier reads it). In development
+mode the forum also keeps each mail in its database for the page /dev/mail (handlers.py).
 
 smtp://[user:password@]host[:port][?starttls=true] or smtps://...; stdlib smtplib in a worker
 thread, one connection per mail (sign-in mails are rare).
@@ -9,36 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections import deque
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
-@dataclass(frozen=True)
-class SentMail:
-    to: str
-    subject: str
-    body: str
-    sent_at: datetime
-
-
 class Mailer:
-    def __init__(self, smtp_url: str | None, sender: str, keep_outbox: bool, timeout_s: float = 10.0) -> None:
+    def __init__(self, smtp_url: str | None, sender: str, timeout_s: float = 10.0) -> None:
         self._smtp_url = smtp_url
         self._sender = sender
         self._timeout_s = timeout_s
-        # Development only: the last mails, newest first, for /dev/mail.
-        self.outbox: deque[SentMail] | None = deque(maxlen=50) if keep_outbox else None
-
-    @property
-    def can_send(self) -> bool:
-        return self._smtp_url is not None or self.outbox is not None
 
     async def send(self, to: str, subject: str, body: str) -> None:
-        if self.outbox is not None:
-            self.outbox.appendleft(SentMail(to, subject, body, datetime.now(UTC)))
+        """Send over SMTP; without INNOMATCH_SMTP_URL, nothing is sent."""
         if self._smtp_url:
             message = EmailMessage()
             message["From"] = self._sender

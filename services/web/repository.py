@@ -1,4 +1,5 @@
-"""The forum's two tables: sessions and one-time sign-in links (schema `web`).
+"""The forum's tables: sessions, one-time sign-in links and, in development mode, the mails
+it sent (schema `web`).
 
 A link is used by one UPDATE that sets `used_at` only while it is unused and unexpired, so two
 clicks racing each other sign in once. Expired rows are deleted as new ones are written.
@@ -7,8 +8,20 @@ clicks racing each other sign in once. Expired rows are deleted as new ones are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.infra.db import Connection
+
+
+@dataclass(frozen=True)
+class SentMail:
+    to: str
+    subject: str
+    body: str
+    sent_at: datetime
+
+
+DEV_MAIL_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -72,3 +85,23 @@ class WebRepository:
 
     async def drop_session(self, id_digest: str) -> None:
         await self._conn.execute(f"DELETE FROM {self._s}.sessions WHERE id_digest = $1", id_digest)
+
+    async def add_dev_mail(self, to: str, subject: str, body: str) -> None:
+        """Keep a sent mail for /dev/mail (development mode); only the newest DEV_MAIL_KEPT stay."""
+        await self._conn.execute(
+            f"INSERT INTO {self._s}.dev_mail (to_address, subject, body) VALUES ($1, $2, $3)",
+            to,
+            subject,
+            body,
+        )
+        await self._conn.execute(
+            f"DELETE FROM {self._s}.dev_mail WHERE id <= (SELECT max(id) FROM {self._s}.dev_mail) - $1",
+            DEV_MAIL_KEPT,
+        )
+
+    async def dev_mails(self) -> list[SentMail]:
+        rows = await self._conn.fetch(
+            f"SELECT to_address, subject, body, sent_at FROM {self._s}.dev_mail ORDER BY id DESC LIMIT $1",
+            DEV_MAIL_KEPT,
+        )
+        return [SentMail(r["to_address"], r["subject"], r["body"], r["sent_at"]) for r in rows]

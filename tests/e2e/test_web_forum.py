@@ -308,3 +308,18 @@ def test_the_operator_signs_in_with_the_operator_token_and_sees_the_report(
     assert "Innomatch results report" in forum.text()
     forum.check_accessibility()
     forum.screenshot("operator")
+
+
+def test_the_forums_processes_report_their_requests_together(services: dict[str, str]) -> None:
+    """`innomatch serve web` runs two processes by default; /metrics counts what both served."""
+    route = 'innomatch_http_requests_total{method="GET",route="/",service="web",status="200"}'
+
+    def served() -> float:
+        text = httpx.get(f"{services['web']}/metrics", timeout=30).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(route))
+
+    before = served()
+    with httpx.Client(base_url=services["web"], timeout=30) as http:
+        for _ in range(40):  # new connections: the kernel hands them to either process
+            http.get("/", headers={"Connection": "close"}).raise_for_status()
+    assert served() - before == 40

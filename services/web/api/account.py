@@ -135,7 +135,6 @@ async def sign_out(request: Request, form: CheckedForm) -> Response:
 @router.get("/dev/mail", response_class=HTMLResponse)
 async def dev_outbox(request: Request, visitor: VisitorDep) -> HTMLResponse:
     """Development only: the mails the forum sent, newest first (sign-in links)."""
-    outbox = forum_of(request).mailer.outbox
-    if outbox is None:
+    if not request.app.state.dev_mode:
         raise PageError(404, "Sidan finns inte.", "There is no such page.")
-    return render(request, "dev_mail.html", mails=list(outbox))
+    return render(request, "dev_mail.html", mails=await forum_of(request).dev_mails())

@@ -62,21 +62,31 @@ async def needs_list(request: Request, visitor: VisitorDep) -> HTMLResponse:
     )
 
 
-async def _groups(request: Request, need: dict[str, Any]) -> list[dict[str, Any]]:
-    """The need's owning group, then its co-signers: names and member authorities (public
-    facts of a published need, read as operator since the groups route is not public)."""
+async def _group_texts(request: Request, need: dict[str, Any]) -> list[str]:
+    """The need's owning group, then its co-signers, as the needs service answers (public
+    facts of a published need, read as operator since the groups route is not public); ""
+    for a group that cannot be read."""
     backend = forum_of(request).backend
-    ids = [need["buyer_group_id"], *need.get("cosigners", [])]
-
-    async def one(group_id: str) -> dict[str, Any]:
-        try:
-            group = await backend.as_operator("needs", "GET", f"/v1/buyer-groups/{group_id}")
-        except ApiError:
-            return {"id": group_id, "name": None, "members": []}
-        return {"id": group_id, "name": group.get("name"), "members": group.get("members", [])}
-
+    texts = []
     # One after another: kept answers come back without waiting (see buyer.shortlist).
-    return [await one(g) for g in ids]
+    for group_id in [need["buyer_group_id"], *need.get("cosigners", [])]:
+        try:
+            texts.append(
+                await backend.read("needs", f"/v1/buyer-groups/{group_id}", token=backend.operator_token)
+            )
+        except ApiError:
+            texts.append("")
+    return texts
+
+
+def _need_body(need: dict[str, Any], group_texts: list[str], dialogues_text: str) -> dict[str, Any]:
+    ids = [need["buyer_group_id"], *need.get("cosigners", [])]
+    groups = []
+    for group_id, text in zip(ids, group_texts, strict=True):
+        group = orjson.loads(text) if text else {}
+        groups.append({"id": group_id, "name": group.get("name"), "members": group.get("members", [])})
+    dialogues = orjson.loads(dialogues_text) if dialogues_text else []
+    return {"need": need, "groups": groups, "dialogues": [d for d in dialogues if d.get("status") == "open"]}
 
 
 def can_see_shortlist(visitor: Visitor, need: dict[str, Any]) -> bool:
@@ -88,24 +98,21 @@ def can_see_shortlist(visitor: Visitor, need: dict[str, Any]) -> bool:
 
 @router.get("/needs/{need_id}", response_class=HTMLResponse)
 async def need_page(request: Request, need_id: str, visitor: VisitorDep) -> HTMLResponse:
-    forum = forum_of(request)
-    need = await forum.backend.call("needs", "GET", f"/v1/needs/{need_id}", token=visitor.token)
-    groups = await _groups(request, need)
-    dialogues: list[dict[str, Any]] = []
+    backend = forum_of(request).backend
+    need_text = await backend.read("needs", f"/v1/needs/{need_id}", token=visitor.token)
+    need = orjson.loads(need_text)
+    group_texts = await _group_texts(request, need)
     try:
-        dialogues = await forum.backend.call(
-            "needs", "GET", f"/v1/needs/{need_id}/dialogues", token=visitor.token
-        )
+        dialogues_text = await backend.read("needs", f"/v1/needs/{need_id}/dialogues", token=visitor.token)
     except ApiError:
-        dialogues = []  # a needs service without the list: the page shows no dialogue
-    return render(
-        request,
-        "need.html",
-        need=need,
-        groups=groups,
-        dialogues=[d for d in dialogues if d.get("status") == "open"],
-        owner=can_see_shortlist(visitor, need),
+        dialogues_text = ""  # a needs service without the list: the page shows no dialogue
+    # The need, its groups and its open dialogues read the same for every visitor who gets
+    # the same answers: rendered once per answers (common.fragment).
+    key = "\x00".join([need_text, dialogues_text, *group_texts])
+    body = fragment(
+        "need_body.html", lang_of(request), key, lambda: _need_body(need, group_texts, dialogues_text)
     )
+    return render(request, "need.html", need=need, body=body, owner=can_see_shortlist(visitor, need))
 
 
 @router.get("/suppliers/{supplier_id}", response_class=HTMLResponse)
