@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from axe_selenium_python import Axe
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +32,21 @@ _BLOCKING = ("serious", "critical")
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+def _gone(element: WebElement) -> bool:
+    """Whether `element` left the document (the page was replaced). Chrome sometimes says so
+    with an "unknown error" (the node "does not belong to the document") rather than the
+    stale-element error Selenium's own staleness_of waits for."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 class Browser:
@@ -119,7 +134,7 @@ class Browser:
     def _navigate(self, element: WebElement) -> None:
         old_page = self.find("html")
         element.click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old_page))
+        WebDriverWait(self.driver, 30).until(lambda _: _gone(old_page))
         WebDriverWait(self.driver, 30).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
