@@ -7,7 +7,7 @@ A population keeps, per row, what `scoring` needs, in flat arrays and inverted l
 - each row's own terms and weights (its tf-idf vector), and for needs also text postings
   (term -> rows and weights) for the sparse dot product with one supplier's vector;
 - a mask of the NUTS codes each row names, and arrays of TRL, focus areas and supplier types;
-- each row's sentence embedding (a row of a float32 matrix; zeros when it has none), so the
+- each row's sentence embedding (a row of an int8 matrix; zeros when it has none), so the
   semantic component of a whole population is one matrix-vector product.
 
 The numbers it produces are the formula of `scoring` computed for many rows together, in
@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+import numkong
 import numpy as np
 import numpy.typing as npt
 
@@ -121,14 +122,16 @@ class _Matrix:
     """An append-only matrix of quantized sentence embeddings (`semantic.quantized`), one row
     per population row, zeros for a row without one.
 
-    Suppliers keep int8 (the quantized values are integers in [-127, 127], so nothing is
-    lost; a million take 384 MB), needs float32 (fewer, and one product serves them all)."""
+    The rows are held as int8 (the quantized values are integers in [-127, 127], so nothing
+    is lost; a million take 384 MB), and a product reads them as they are with NumKong's int8
+    kernels: a quarter of the memory traffic of float32 and the same integers (100,000 rows:
+    2.5 ms against 7 ms for numpy on float32, one core)."""
 
     __slots__ = ("data", "n")
-    CHUNK = 16_384  # int8 rows converted to float32 at a time for a product
+    CHUNK = 16_384  # rows converted to float32 at a time where numpy needs floats
 
-    def __init__(self, dtype: Any = np.float32, capacity: int = 4) -> None:
-        self.data: np.ndarray[Any, Any] = np.zeros((capacity, semantic.DIM), dtype=dtype)
+    def __init__(self, capacity: int = 4) -> None:
+        self.data: np.ndarray[Any, Any] = np.zeros((capacity, semantic.DIM), dtype=np.int8)
         self.n = 0
 
     def extend(self, vectors: list[semantic.Vector | None]) -> None:
@@ -153,21 +156,17 @@ class _Matrix:
         vector = self.data[row]
         return None if not vector.any() else vector.astype(np.float32)
 
-    def products(self, vector: semantic.Vector, rows: Rows | None = None) -> npt.NDArray[np.float32]:
+    def products(self, vector: semantic.Vector, rows: Rows | None = None) -> npt.NDArray[np.float64]:
         """The dot product of every row (or of `rows`) with `vector`, exactly (integers)."""
-        if self.data.dtype == np.float32:
-            matrix = self.view() if rows is None else self.data[rows]
-            out: npt.NDArray[np.float32] = matrix @ vector
-            return out
         count = self.n if rows is None else len(rows)
-        out = np.empty(count, dtype=np.float32)
-        buffer = np.empty((min(self.CHUNK, max(count, 1)), semantic.DIM), dtype=np.float32)
-        for start in range(0, count, self.CHUNK):
-            end = min(count, start + self.CHUNK)
-            part = buffer[: end - start]
-            part[...] = self.data[start:end] if rows is None else self.data[rows[start:end]]
-            np.dot(part, vector, out=out[start:end])
-        return out
+        if not count:
+            return np.zeros(0)
+        # Many rows: reading them all in place costs less than copying them out first.
+        whole = rows is None or count * 4 > self.n
+        matrix = self.view() if whole else self.data[rows]
+        query = np.asarray(vector, dtype=np.int8).reshape(1, semantic.DIM)
+        out = np.asarray(numkong.cdist(query, matrix, metric="dot", threads=1), dtype=np.float64).reshape(-1)
+        return out[rows] if rows is not None and whole else out
 
 
 class _Clusters:
@@ -325,7 +324,7 @@ class _Population:
         self.offsets.append(0)
         self.vocabulary: dict[str, int] = {}
         self.words: list[str] = []
-        self.semantic = _Matrix(np.float32 if text_postings else np.int8)
+        self.semantic = _Matrix()
         self.language = _Grow(np.int8)  # index into semantic.LANGUAGES
         self.dead = 0
 
@@ -459,9 +458,7 @@ class _Population:
         count = self.size if rows is None else len(rows)
         if embedding is None:
             return np.zeros(count), np.zeros(count)
-        cosines = self.semantic.products(embedding, rows).astype(np.float64) / (
-            semantic.SCALE * semantic.SCALE
-        )
+        cosines = self.semantic.products(embedding, rows) / (semantic.SCALE * semantic.SCALE)
         languages = self.language.view() if rows is None else self.language.view()[rows]
         if rows_are_needs:
             means, spreads = semantic.backgrounds_of_needs(languages, language)

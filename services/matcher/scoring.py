@@ -118,7 +118,11 @@ def _cpv_fit(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> tu
     best: list[float] = []
     related: dict[str, float] = {}
     for n in need_codes:
-        sim, code = min(((cpv_similarity(n, s)[0], s) for s in supplier_codes), key=lambda p: (-p[0], p[1]))
+        sim, code = -1.0, ""
+        for s in supplier_codes:  # the most similar code, the smallest one of equals
+            value = cpv_similarity(n, s)[0]
+            if value > sim or (value == sim and s < code):
+                sim, code = value, s
         best.append(sim)
         if sim >= CPV_RELATED:
             related[code] = max(related.get(code, 0.0), sim)
@@ -188,7 +192,9 @@ def _shared_cpv(codes: list[str]) -> list[SharedCpv]:
     for code in codes:
         entry = cpv_lookup(code)
         if entry is not None:
-            shared.append(SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en))
+            shared.append(
+                SharedCpv.model_construct(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en)
+            )
     return shared
 
 
@@ -197,8 +203,9 @@ def _text(need: NeedProfile, supplier: SupplierProfile) -> tuple[float, list[str
     shared = a.keys() & b.keys()
     if not shared:
         return 0.0, []
-    cosine = sum(a[t] * b[t] for t in shared)
-    best = sorted(shared, key=lambda t: (-a[t] * b[t], t))[:MATCHED_TERMS_SHOWN]
+    products = {t: a[t] * b[t] for t in shared}
+    cosine = sum(products.values())
+    best = sorted(products, key=lambda t: (-products[t], t))[:MATCHED_TERMS_SHOWN]
     return min(1.0, cosine / TEXT_SATURATION), best
 
 
@@ -256,7 +263,9 @@ def score_pair(
     trl_ok = supplier.trl >= need.min_trl
     trl = f"TRL {supplier.trl} {'meets' if trl_ok else 'is below'} the required {need.min_trl}"
     surface = text.first_surface_forms(need.source_text, matched)
-    facts = ExplanationFacts(
+    # Built from values the matcher made itself and checked on the way in: constructed
+    # without validating them again (a supplier event explains a hundred needs).
+    facts = ExplanationFacts.model_construct(
         supplier_regions=[overlap[0]] if overlap else list(supplier.regions),
         need_regions=[overlap[1]] if overlap else list(need.regions),
         regions_overlap=overlap is not None,
@@ -264,7 +273,7 @@ def score_pair(
         required_trl=need.min_trl,
         semantic_closeness=None if cosine is None else round(parts["semantic"], 4),
     )
-    explanation = MatchExplanation(
+    explanation = MatchExplanation.model_construct(
         components={k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()},
         shared_cpv=_shared_cpv(closest_codes),
         matched_terms=sorted({surface.get(t, t) for t in matched}),

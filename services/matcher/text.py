@@ -211,8 +211,11 @@ def with_translations(counts: Counter[str], weight: float = 0.5) -> dict[str, fl
 
 def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
     """For each wanted term, the first word of `text` that produced it (for explanations)."""
+    asked = list(wanted)
+    if not asked:
+        return {}
     forms = _surface_forms(text)
-    return {t: forms[t] for t in wanted if t in forms}
+    return {t: forms[t] for t in asked if t in forms}
 
 
 @lru_cache(maxsize=1024)
@@ -220,7 +223,10 @@ def _surface_forms(text: str) -> dict[str, str]:
     """Every term of `text` and the first word that produced it: read once per text, as a
     need's text explains all of its matches."""
     found: dict[str, str] = {}
+    seen: set[str] = set()
     for w in words(text):
-        for t in word_terms(w):
-            found.setdefault(t, w)
+        if w not in seen:
+            seen.add(w)
+            for t in word_terms(w):
+                found.setdefault(t, w)
     return found
