@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import cache, lru_cache
 
 import snowballstemmer
@@ -210,46 +210,12 @@ def with_translations(counts: Counter[str], weight: float = 0.5) -> dict[str, fl
 
 
 def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
-    """For each wanted term, the first word of `text` that produced it (for explanations).
-
-    A need's text explains all of its matches when the need is ranked, so a text asked about
-    a second time is read whole once and kept (`_surface_forms`). A text asked about once, as
-    each of the hundred needs a changed supplier enters, is read only up to the last word
-    that is wanted."""
-    asked = set(wanted)
+    """For each wanted term, the first word of `text` that produced it (for explanations)."""
+    asked = list(wanted)
     if not asked:
         return {}
-    if text in _ASKED_BEFORE:
-        forms = _surface_forms(text)
-        return {t: forms[t] for t in asked if t in forms}
-    if len(_ASKED_BEFORE) >= _ASKED_BEFORE_KEPT:
-        _ASKED_BEFORE.clear()
-    _ASKED_BEFORE.add(text)
-    found: dict[str, str] = {}
-    seen: set[str] = set()
-    for w in _words_in_order(text):
-        if w in seen:
-            continue
-        seen.add(w)
-        for t in word_terms(w):
-            if t in asked and t not in found:
-                found[t] = w
-        if len(found) == len(asked):
-            break
-    return found
-
-
-_ASKED_BEFORE: set[str] = set()
-_ASKED_BEFORE_KEPT = 8192
-
-
-def _words_in_order(text: str) -> Iterator[str]:
-    """`words(text)`, one at a time."""
-    normal = unicodedata.normalize("NFC", text.lower())
-    for match in _WORD.finditer(normal):
-        w = match.group()
-        if len(w) > 1 and w not in STOPWORDS:
-            yield w
+    forms = _surface_forms(text)
+    return {t: forms[t] for t in asked if t in forms}
 
 
 @lru_cache(maxsize=1024)
