@@ -192,9 +192,7 @@ def _shared_cpv(codes: list[str]) -> list[SharedCpv]:
     for code in codes:
         entry = cpv_lookup(code)
         if entry is not None:
-            shared.append(
-                SharedCpv.model_construct(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en)
-            )
+            shared.append(SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en))
     return shared
 
 
@@ -263,9 +261,7 @@ def score_pair(
     trl_ok = supplier.trl >= need.min_trl
     trl = f"TRL {supplier.trl} {'meets' if trl_ok else 'is below'} the required {need.min_trl}"
     surface = text.first_surface_forms(need.source_text, matched)
-    # Built from values the matcher made itself and checked on the way in: constructed
-    # without validating them again (a supplier event explains a hundred needs).
-    facts = ExplanationFacts.model_construct(
+    facts = ExplanationFacts(
         supplier_regions=[overlap[0]] if overlap else list(supplier.regions),
         need_regions=[overlap[1]] if overlap else list(need.regions),
         regions_overlap=overlap is not None,
@@ -273,7 +269,7 @@ def score_pair(
         required_trl=need.min_trl,
         semantic_closeness=None if cosine is None else round(parts["semantic"], 4),
     )
-    explanation = MatchExplanation.model_construct(
+    explanation = MatchExplanation(
         components={k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()},
         shared_cpv=_shared_cpv(closest_codes),
         matched_terms=sorted({surface.get(t, t) for t in matched}),
