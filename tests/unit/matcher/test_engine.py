@@ -307,3 +307,18 @@ def test_a_supplier_is_scored_against_the_needs_of_the_owned_partitions_only(
         assert sorted(m.need_id for share in shares for m in share) == sorted(m.need_id for m in everything)
         for p, share in enumerate(shares):
             assert all(engine.need_partition(m.need_id) == p for m in share)
+
+
+def test_the_int8_products_are_the_exact_dot_products_of_any_rows() -> None:
+    rng = np.random.default_rng(5)
+    vectors = [np.round(rng.uniform(-127, 127, 384)).astype(np.float32) for _ in range(1000)]
+    matrix = index_module._Matrix()
+    matrix.extend([*vectors, None])  # a row without a vector is zeros
+    query = np.round(rng.uniform(-127, 127, 384)).astype(np.float32)
+    expected = np.array([float(np.dot(v.astype(np.float64), query)) for v in vectors] + [0.0])
+    assert np.array_equal(matrix.products(query), expected)
+    few = np.array([3, 17, 999, 1000])  # copied out
+    many = np.arange(0, 1001, 2)  # read in place
+    assert np.array_equal(matrix.products(query, few), expected[few])
+    assert np.array_equal(matrix.products(query, many), expected[many])
+    assert len(matrix.products(query, np.array([], dtype=np.int64))) == 0
