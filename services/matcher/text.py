@@ -223,10 +223,7 @@ def _surface_forms(text: str) -> dict[str, str]:
     """Every term of `text` and the first word that produced it: read once per text, as a
     need's text explains all of its matches."""
     found: dict[str, str] = {}
-    seen: set[str] = set()
-    for w in words(text):
-        if w not in seen:
-            seen.add(w)
-            for t in word_terms(w):
-                found.setdefault(t, w)
+    for w in dict.fromkeys(words(text)):  # each word once, in order of first use
+        for t in word_terms(w):
+            found.setdefault(t, w)
     return found
