@@ -128,7 +128,6 @@ class _Matrix:
     2.5 ms against 7 ms for numpy on float32, one core)."""
 
     __slots__ = ("data", "n")
-    CHUNK = 16_384  # rows converted to float32 at a time where numpy needs floats
 
     def __init__(self, capacity: int = 4) -> None:
         self.data: np.ndarray[Any, Any] = np.zeros((capacity, semantic.DIM), dtype=np.int8)
@@ -177,6 +176,8 @@ class _Clusters:
     centroid. A text's candidates are the rows filed under its `probes` closest centroids.
     """
 
+    CHUNK = 16_384  # rows converted to float32 at a time to find their closest centroids
+
     def __init__(self, matrix: _Matrix, count: int, seed: int = 7) -> None:
         rng = np.random.default_rng(seed)
         n = matrix.n
@@ -200,8 +201,8 @@ class _Clusters:
 
     def assign(self, matrix: _Matrix, start: int, end: int) -> None:
         """File rows start..end (new rows, in order) under their closest centroids."""
-        for lo in range(start, end, _Matrix.CHUNK):
-            hi = min(end, lo + _Matrix.CHUNK)
+        for lo in range(start, end, self.CHUNK):
+            hi = min(end, lo + self.CHUNK)
             block = matrix.data[lo:hi].astype(np.float32)
             owners = np.argmax(block @ self.centroids.T, axis=1)
             _group_into(self.lists, owners, np.arange(lo, hi, dtype=np.int32))
