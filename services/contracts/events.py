@@ -261,6 +261,10 @@ class BuyerGroupState(_Model):
 
 
 class SharedCpv(_Model):
+    """A CPV code and its labels: a value, so one instance serves every explanation naming it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     code: CpvCode
     label_sv: str
     label_en: str

@@ -81,7 +81,7 @@ def need_profile(state: NeedState, embedding: semantic.Vector | None = None) -> 
         focus_area=state.focus_area.value,
         preferred_types=frozenset(t.value for t in state.preferred_supplier_types),
         vector={t: float(np.float16(w)) for t, w in text.vector(f"{source} {_cpv_labels(cpv)}").items()},
-        source_text=source,
+        words=text.first_words(source),
         semantic=None if embedding is None else semantic.quantized(embedding),
         language=semantic.language(source),
     )

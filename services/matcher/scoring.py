@@ -172,7 +172,7 @@ class NeedProfile:
     focus_area: str
     preferred_types: frozenset[str]
     vector: dict[str, float]
-    source_text: str  # title and description, for the words shown in explanations
+    words: tuple[str, ...]  # of the title and description (`text.first_words`): shown in explanations
     semantic: semantic.Vector | None = field(default=None, compare=False)  # compared by the tests
     language: str = "sv"
 
@@ -187,24 +187,27 @@ class Scored:
     why_not: str | None = None
 
 
+@cache
+def _shared_cpv_of(code: str) -> SharedCpv | None:
+    """The code with its labels, made once per code (SharedCpv is immutable)."""
+    entry = cpv_lookup(code)
+    if entry is None:
+        return None
+    return SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en)
+
+
 def _shared_cpv(codes: list[str]) -> list[SharedCpv]:
-    shared = []
-    for code in codes:
-        entry = cpv_lookup(code)
-        if entry is not None:
-            shared.append(SharedCpv(code=entry.code8, label_sv=entry.label_sv, label_en=entry.label_en))
-    return shared
+    return [shared for shared in map(_shared_cpv_of, codes) if shared is not None]
 
 
 def _text(need: NeedProfile, supplier: SupplierProfile) -> tuple[float, list[str]]:
-    a, b = need.vector, supplier.vector
-    shared = a.keys() & b.keys()
-    if not shared:
+    a = need.vector
+    # (-product, term): the largest products first, equal ones by term, compared as tuples.
+    ranked = sorted([(-a[t] * w, t) for t, w in supplier.vector.items() if t in a])
+    if not ranked:
         return 0.0, []
-    products = {t: a[t] * b[t] for t in shared}
-    cosine = sum(products.values())
-    best = sorted(products, key=lambda t: (-products[t], t))[:MATCHED_TERMS_SHOWN]
-    return min(1.0, cosine / TEXT_SATURATION), best
+    cosine = -sum(product for product, _ in ranked)
+    return min(1.0, cosine / TEXT_SATURATION), [t for _, t in ranked[:MATCHED_TERMS_SHOWN]]
 
 
 def pair_cosine(need: NeedProfile, supplier: SupplierProfile) -> float | None:
@@ -260,7 +263,7 @@ def score_pair(
         region = f"serves {', '.join(supplier.regions)}, the need is in {', '.join(need.regions)}: no overlap"
     trl_ok = supplier.trl >= need.min_trl
     trl = f"TRL {supplier.trl} {'meets' if trl_ok else 'is below'} the required {need.min_trl}"
-    surface = text.first_surface_forms(need.source_text, matched)
+    surface = text.first_surface_forms(need.words, matched)
     facts = ExplanationFacts(
         supplier_regions=[overlap[0]] if overlap else list(supplier.regions),
         need_regions=[overlap[1]] if overlap else list(need.regions),

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 
 import snowballstemmer
 
@@ -209,21 +210,22 @@ def with_translations(counts: Counter[str], weight: float = 0.5) -> dict[str, fl
     return out
 
 
-def first_surface_forms(text: str, wanted: Iterable[str]) -> dict[str, str]:
-    """For each wanted term, the first word of `text` that produced it (for explanations)."""
-    asked = list(wanted)
-    if not asked:
-        return {}
-    forms = _surface_forms(text)
-    return {t: forms[t] for t in asked if t in forms}
+def first_words(text: str) -> tuple[str, ...]:
+    """The words of `text`, each once, in order of first use; interned, so the needs holding
+    them share one string per word."""
+    return tuple(sys.intern(w) for w in dict.fromkeys(words(text)))
 
 
-@lru_cache(maxsize=1024)
-def _surface_forms(text: str) -> dict[str, str]:
-    """Every term of `text` and the first word that produced it: read once per text, as a
-    need's text explains all of its matches."""
+def first_surface_forms(words: tuple[str, ...], wanted: Iterable[str]) -> dict[str, str]:
+    """For each wanted term, the first of `words` (see `first_words`) that produced it: the
+    word an explanation shows for a term. Stops as soon as every wanted term is found."""
+    left = set(wanted)
     found: dict[str, str] = {}
-    for w in dict.fromkeys(words(text)):  # each word once, in order of first use
-        for t in word_terms(w):
-            found.setdefault(t, w)
+    for word in words:
+        if not left:
+            break
+        for term in word_terms(word):
+            if term in left:
+                found[term] = word
+                left.discard(term)
     return found

@@ -87,7 +87,7 @@ def need(**changes: object) -> NeedProfile:
         "focus_area": "transport",
         "preferred_types": frozenset({"sme"}),
         "vector": text.vector(source),
-        "source_text": source,
+        "words": text.first_words(source),
         "semantic": semantic.quantized(ALIKE),
     }
     return NeedProfile(**(fields | changes))  # type: ignore[arg-type]
@@ -132,3 +132,13 @@ def test_a_weak_pair_names_its_weakest_component() -> None:
     assert weak.why_not == (
         f"score {WEIGHTS['supplier_type']:.2f} is below the threshold 0.35; weakest component: cpv"
     )
+
+
+def test_a_term_is_shown_as_the_first_word_of_the_need_that_produced_it() -> None:
+    words = text.first_words("Elbussar laddas vid depån. Elbussarna och elbussar behöver laddstolpar.")
+    assert words.count("elbussar") == 1  # each word once, in order of first use
+    wanted = [*text.word_terms("elbussarna"), "ambulans"]
+    forms = text.first_surface_forms(words, wanted)
+    assert forms[text.sv_stem("elbussar")] == "elbussar"  # not the later "elbussarna"
+    assert "ambulans" not in forms  # a term no word of the need produced
+    assert text.first_surface_forms(words, []) == {}
