@@ -828,20 +828,25 @@ class NeedIndex(_Population):
                 if entries is not None:
                     best[entries.view()] = sim
             touched = np.flatnonzero(best > 0)  # a mask is read faster than the floats
-            owners = self.entry_row.view()[touched]
-            top = np.zeros(n)
-            np.maximum.at(top, owners, best[touched])
-            total = np.bincount(owners, best[touched], minlength=n)
-            counts = np.maximum(self.code_count.view(), 1)
-            cpv = CPV_BEST_SHARE * top + (1 - CPV_BEST_SHARE) * total / counts
+            if len(touched):
+                # A need's entries are consecutive: number the needs touched 0, 1, ... and
+                # aggregate over those alone rather than over every need.
+                owners = self.entry_row.view()[touched]
+                first = np.empty(len(owners), dtype=np.bool_)
+                first[0] = True
+                np.not_equal(owners[1:], owners[:-1], out=first[1:])
+                group = np.cumsum(first) - 1
+                needs = owners[first]
+                sims = best[touched]
+                top = np.zeros(len(needs))
+                np.maximum.at(top, group, sims)
+                total = np.bincount(group, sims, minlength=len(needs))
+                counts = self.code_count.view()[needs]
+                cpv[needs] = WEIGHTS["cpv"] * (CPV_BEST_SHARE * top + (1 - CPV_BEST_SHARE) * total / counts)
         focus = (self.focus.view() & mask_of(supplier.focus_areas, FOCUS_BIT)) != 0
         preferred = self.types.view()
         kind = (preferred == 0) | ((preferred & mask_of(supplier.types, TYPE_BIT)) != 0)
-        return (
-            WEIGHTS["cpv"] * cpv,
-            WEIGHTS["focus_area"] * focus.astype(np.float64),
-            WEIGHTS["supplier_type"] * kind.astype(np.float64),
-        )
+        return cpv, np.where(focus, WEIGHTS["focus_area"], 0.0), np.where(kind, WEIGHTS["supplier_type"], 0.0)
 
     def _eligible(self, supplier: SupplierProfile) -> Mask:
         return self.alive.view() & (self.trl.view() <= supplier.trl) & self.region_mask(supplier.regions)

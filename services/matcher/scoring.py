@@ -110,6 +110,18 @@ def cpv_component(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) 
     return _cpv_fit(need_codes, supplier_codes)[0]
 
 
+@lru_cache(maxsize=1 << 16)
+def _closest_code(need_code: str, supplier_codes: tuple[str, ...]) -> tuple[float, str]:
+    """The similarity of the supplier's code closest to `need_code`, and that code (the
+    smallest one of equals). Cached: a supplier's codes meet the same few codes of many needs."""
+    sim, code = -1.0, ""
+    for s in supplier_codes:
+        value = cpv_similarity(need_code, s)[0]
+        if value > sim or (value == sim and s < code):
+            sim, code = value, s
+    return sim, code
+
+
 def _cpv_fit(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> tuple[float, list[str]]:
     """The CPV component, and the supplier's codes closest to the need's codes, most similar
     first (those at least CPV_RELATED similar; for the explanation)."""
@@ -118,11 +130,7 @@ def _cpv_fit(need_codes: tuple[str, ...], supplier_codes: tuple[str, ...]) -> tu
     best: list[float] = []
     related: dict[str, float] = {}
     for n in need_codes:
-        sim, code = -1.0, ""
-        for s in supplier_codes:  # the most similar code, the smallest one of equals
-            value = cpv_similarity(n, s)[0]
-            if value > sim or (value == sim and s < code):
-                sim, code = value, s
+        sim, code = _closest_code(n, supplier_codes)
         best.append(sim)
         if sim >= CPV_RELATED:
             related[code] = max(related.get(code, 0.0), sim)
