@@ -7,6 +7,7 @@ import random
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from services.matcher import index as index_module
@@ -25,11 +26,12 @@ def population() -> tuple[list, list]:  # type: ignore[type-arg]
     return list(generator.suppliers(400)), list(generator.needs(25))
 
 
-def embedding(ident: str) -> np.ndarray:  # type: ignore[type-arg]
+def embedding(ident: str) -> npt.NDArray[np.float32]:
     """A unit vector for an id, from a few shared directions, so some pairs are close."""
     rng = np.random.default_rng(zlib.crc32(ident.encode()))
     vector = BASES[zlib.crc32(ident.encode()) % len(BASES)] + 0.6 * rng.standard_normal(384)
-    return (vector / np.linalg.norm(vector)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (vector / np.linalg.norm(vector)).astype(np.float32)
+    return unit
 
 
 BASES = np.random.default_rng(3).standard_normal((5, 384))
