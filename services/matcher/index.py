@@ -816,8 +816,9 @@ class NeedIndex(_Population):
         self.profiles.pop(ident, None)
         return super().remove(ident)
 
-    def _parts(self, supplier: SupplierProfile) -> tuple[Floats, Floats, Floats]:
-        """The weighted CPV, focus area and supplier type components of every need."""
+    def _parts(self, supplier: SupplierProfile, rows: Rows | None = None) -> tuple[Floats, Floats, Floats]:
+        """The weighted CPV, focus area and supplier type components of every need (or of
+        `rows`)."""
         n = self.size
         cpv = np.zeros(n)
         if supplier.cpv and self.entry_row.n:
@@ -843,8 +844,10 @@ class NeedIndex(_Population):
                 total = np.bincount(group, sims, minlength=len(needs))
                 counts = self.code_count.view()[needs]
                 cpv[needs] = WEIGHTS["cpv"] * (CPV_BEST_SHARE * top + (1 - CPV_BEST_SHARE) * total / counts)
-        focus = (self.focus.view() & mask_of(supplier.focus_areas, FOCUS_BIT)) != 0
-        preferred = self.types.view()
+        focus_bits, preferred = self.focus.view(), self.types.view()
+        if rows is not None:
+            cpv, focus_bits, preferred = cpv[rows], focus_bits[rows], preferred[rows]
+        focus = (focus_bits & mask_of(supplier.focus_areas, FOCUS_BIT)) != 0
         kind = (preferred == 0) | ((preferred & mask_of(supplier.types, TYPE_BIT)) != 0)
         return cpv, np.where(focus, WEIGHTS["focus_area"], 0.0), np.where(kind, WEIGHTS["supplier_type"], 0.0)
 
@@ -870,24 +873,28 @@ class NeedIndex(_Population):
         `scores`), among the needs of `partitions` (all when None). The costly components,
         meaning and then text, are computed only for the needs that the cheaper ones plus the
         largest remaining parts bring to the bar."""
-        cpv, focus, kind = self._parts(supplier)
-        bar = np.maximum(self.cut.view(), threshold) if within_top_k else np.full(self.size, threshold)
-        cheap = cpv + focus + kind
-        wanted = self._eligible(supplier) & (cheap + WEIGHTS["semantic"] + WEIGHTS["text"] >= bar - MARGIN)
+        eligible = self._eligible(supplier)
         if partitions is not None:
-            wanted &= np.isin(self.partition.view(), sorted(partitions))
-        rows = np.flatnonzero(wanted)
+            eligible &= np.isin(self.partition.view(), sorted(partitions))
+        # The constraints first: the components are computed for the eligible needs alone.
+        rows = np.flatnonzero(eligible)
+        cpv, focus, kind = self._parts(supplier, rows)
+        bar = np.maximum(self.cut.view()[rows], threshold) if within_top_k else np.full(len(rows), threshold)
+        cheap = cpv + focus + kind
+        within = np.flatnonzero(cheap + WEIGHTS["semantic"] + WEIGHTS["text"] >= bar - MARGIN)
+        rows, cpv, focus, kind, bar = rows[within], cpv[within], focus[within], kind[within], bar[within]
         sem, cosines = self.semantic_component(
             supplier.semantic, supplier.language, rows_are_needs=True, rows=rows
         )
-        near = cheap[rows] + sem + WEIGHTS["text"] >= bar[rows] - MARGIN
-        rows, sem, cosines = rows[near], sem[near], cosines[near]
+        near = np.flatnonzero(cheap[within] + sem + WEIGHTS["text"] >= bar - MARGIN)
+        rows, cpv, focus, kind, bar = rows[near], cpv[near], focus[near], kind[near], bar[near]
+        sem, cosines = sem[near], cosines[near]
         # The terms added in the order of the reference formula (cpv, text, focus area,
         # supplier type, semantic), so the scores are those of `scores` to the last bit.
         text = WEIGHTS["text"] * self.text_of_rows(supplier.vector, rows)
-        score: Floats = cpv[rows] + text + focus[rows] + kind[rows] + sem
+        score: Floats = cpv + text + focus + kind + sem
         if within_top_k:
-            keep = score >= bar[rows] - MARGIN
+            keep = score >= bar - MARGIN
             rows, score, cosines = rows[keep], score[keep], cosines[keep]
         return rows, score, cosines
 
