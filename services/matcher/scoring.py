@@ -88,6 +88,9 @@ def related_by_meaning() -> dict[str, dict[str, float]]:
 @lru_cache(maxsize=1 << 16)
 def cpv_similarity(a: str, b: str) -> tuple[float, str]:
     """Similarity of two CPV codes through the hierarchy or by meaning, and the relation in words."""
+    if a[:2] != b[:2]:  # other divisions: related by meaning or not at all
+        meaning = related_by_meaning().get(a, {}).get(b, 0.0)
+        return (meaning, "related by meaning") if meaning else (0.0, "")
     sa, sb = significant(a), significant(b)
     if sa == sb:
         return 1.0, "same code"
