@@ -62,9 +62,14 @@ async def test_a_tombstone_follows_the_removal_and_consumers_skip_it(stack: Stac
         ]
         skipped = runtime.metrics.events_consumed.labels("needs", SUPPLIERS, "tombstone", "skipped")
         assert skipped._value.get() >= 1
-        # The removal marked the supplier erased in the consumer's transaction.
-        async with db.acquire() as conn:
-            assert await erasure.is_erased(conn, "needs", f"supplier:{sid}")
+
+        # The removal marked the supplier erased in the consumer's transaction, which commits
+        # after the handler has seen the batch's events.
+        async def erased() -> bool:
+            async with db.acquire() as conn:
+                return await erasure.is_erased(conn, "needs", f"supplier:{sid}")
+
+        assert await eventually(erased, timeout=10)
     finally:
         await runtime.stop()
     dead = await read_until(stack.kafka_bootstrap, dlq(SUPPLIERS), lambda rs: True, timeout=5)
