@@ -88,20 +88,19 @@ def related_by_meaning() -> dict[str, dict[str, float]]:
 @lru_cache(maxsize=1 << 16)
 def cpv_similarity(a: str, b: str) -> tuple[float, str]:
     """Similarity of two CPV codes through the hierarchy or by meaning, and the relation in words."""
-    if a[:2] != b[:2]:  # other divisions: related by meaning or not at all
-        meaning = related_by_meaning().get(a, {}).get(b, 0.0)
-        return (meaning, "related by meaning") if meaning else (0.0, "")
-    sa, sb = significant(a), significant(b)
-    if sa == sb:
-        return 1.0, "same code"
-    if sb.startswith(sa) or sa.startswith(sb):
-        return lineage_similarity(abs(len(sa) - len(sb))), "parent or child"
-    common = 0
-    for x, y in zip(sa, sb, strict=False):
-        if x != y:
-            break
-        common += 1
-    level = min(common, 5)
+    level = 0  # codes of other divisions share nothing in the tree: no walk needed
+    if a[:2] == b[:2]:
+        sa, sb = significant(a), significant(b)
+        if sa == sb:
+            return 1.0, "same code"
+        if sb.startswith(sa) or sa.startswith(sb):
+            return lineage_similarity(abs(len(sa) - len(sb))), "parent or child"
+        common = 0
+        for x, y in zip(sa, sb, strict=False):
+            if x != y:
+                break
+            common += 1
+        level = min(common, 5)
     tree = COMMON_LEVEL_SIMILARITY.get(level, 0.0)
     meaning = related_by_meaning().get(a, {}).get(b, 0.0)
     if meaning > tree:
